@@ -1,0 +1,108 @@
+// Register-blocked micro-kernels for the two products inside attention. XNNPACK's shape: a 4×8 tile of
+// accumulators (8 v128) plus 4 broadcast A values and 2 B vectors = 14 of the 16 xmm registers V8 gives us
+// on x64; 6×8 spills on Node 20/22. Rows that do not fill a 4-row tile use the 1×8 kernel.
+// A is read one element at a time with load32_splat (one instruction); B is read 8 floats at a time.
+import { vmadd } from "./vmath";
+
+/**
+ * f32-qk-4x8: s (4,8) = q (4,D) · kᵀ (D,8).
+ * q rows are `qStride` bytes apart; `kp` is a packed panel of 8 keys, layout [D][8] (see packKeys);
+ * s rows are `sStride` bytes apart.
+ */
+export function qk4x8(q0: usize, qStride: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
+  let q1 = q0 + qStride;
+  let q2 = q1 + qStride;
+  let q3 = q2 + qStride;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let d = D;
+  do {
+    const b0 = v128.load(kp);
+    const b1 = v128.load(kp, 16);
+    kp += 32;
+    const a0 = v128.load32_splat(q0); q0 += 4;
+    const a1 = v128.load32_splat(q1); q1 += 4;
+    const a2 = v128.load32_splat(q2); q2 += 4;
+    const a3 = v128.load32_splat(q3); q3 += 4;
+    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
+    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
+    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
+    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
+  } while (--d);
+  v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
+  v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
+  v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
+  v128.store(s, c30); v128.store(s, c31, 16);
+}
+
+/** f32-qk-1x8: s (1,8) = q (1,D) · kᵀ (D,8); for the rows left over after 4-row tiles (and decode). */
+export function qk1x8(q0: usize, kp: usize, D: i32, s: usize): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+  let d = D;
+  do {
+    const a0 = v128.load32_splat(q0); q0 += 4;
+    c0 = vmadd(a0, v128.load(kp), c0);
+    c1 = vmadd(a0, v128.load(kp, 16), c1);
+    kp += 32;
+  } while (--d);
+  v128.store(s, c0); v128.store(s, c1, 16);
+}
+
+/**
+ * f32-pv-4x8: acc (4,8) = acc · diag(corr) + p (4,J) · v (J,8).
+ * Folding the online-softmax rescale (corr = e^(m_old − m_new)) into the accumulator load costs one multiply
+ * per register per key block instead of a separate pass over the accumulator.
+ * p rows are `pStride` bytes apart, v rows `vStride`, acc rows `accStride`; corr holds 4 floats.
+ */
+export function pv4x8(
+  p0: usize, pStride: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize,
+): void {
+  let p1 = p0 + pStride;
+  let p2 = p1 + pStride;
+  let p3 = p2 + pStride;
+  const a1p = acc + accStride;
+  const a2p = a1p + accStride;
+  const a3p = a2p + accStride;
+  let r = v128.load32_splat(corr);
+  let c00 = f32x4.mul(v128.load(acc), r), c01 = f32x4.mul(v128.load(acc, 16), r);
+  r = v128.load32_splat(corr, 4);
+  let c10 = f32x4.mul(v128.load(a1p), r), c11 = f32x4.mul(v128.load(a1p, 16), r);
+  r = v128.load32_splat(corr, 8);
+  let c20 = f32x4.mul(v128.load(a2p), r), c21 = f32x4.mul(v128.load(a2p, 16), r);
+  r = v128.load32_splat(corr, 12);
+  let c30 = f32x4.mul(v128.load(a3p), r), c31 = f32x4.mul(v128.load(a3p, 16), r);
+  let j = J;
+  do {
+    const b0 = v128.load(v);
+    const b1 = v128.load(v, 16);
+    v += vStride;
+    const a0 = v128.load32_splat(p0); p0 += 4;
+    const a1 = v128.load32_splat(p1); p1 += 4;
+    const a2 = v128.load32_splat(p2); p2 += 4;
+    const a3 = v128.load32_splat(p3); p3 += 4;
+    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
+    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
+    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
+    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
+  } while (--j);
+  v128.store(acc, c00); v128.store(acc, c01, 16);
+  v128.store(a1p, c10); v128.store(a1p, c11, 16);
+  v128.store(a2p, c20); v128.store(a2p, c21, 16);
+  v128.store(a3p, c30); v128.store(a3p, c31, 16);
+}
+
+/** f32-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8). */
+export function pv1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
+  const r = v128.load32_splat(corr);
+  let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
+  let j = J;
+  do {
+    const a0 = v128.load32_splat(p0); p0 += 4;
+    c0 = vmadd(a0, v128.load(v), c0);
+    c1 = vmadd(a0, v128.load(v, 16), c1);
+    v += vStride;
+  } while (--j);
+  v128.store(acc, c0); v128.store(acc, c1, 16);
+}

@@ -1,0 +1,67 @@
+/**
+ * Fused scaled-dot-product attention for JavaScript runtimes.
+ *
+ * ```ts
+ * import { createAttention } from 'wasm-attention';
+ * const engine = await createAttention();
+ * const out = engine.attention(q, k, v, { batch: 1, heads: 8, seqQ: 128, seqK: 128, headDim: 64 });
+ * ```
+ * @module
+ */
+import { BACKENDS, isBackendSupported } from './backends.js';
+import { AttentionError } from './errors.js';
+import { createJsAttention } from './js/index.js';
+import type { AttentionEngine, BackendName, BackendRequest, EngineOptions } from './types.js';
+import { createWasmEngine, memoryLimit } from './wasm/engine.js';
+import { instantiate } from './wasm/loader.js';
+
+const REQUESTS: Readonly<Record<BackendRequest, readonly BackendName[]>> = {
+  auto: ['wasm-relaxed-simd', 'wasm-simd', 'js'],
+  wasm: ['wasm-relaxed-simd', 'wasm-simd'],
+  'wasm-relaxed-simd': ['wasm-relaxed-simd'],
+  'wasm-simd': ['wasm-simd'],
+  js: ['js'],
+};
+
+/**
+ * Creates an attention engine on the best backend this runtime supports (or the one asked for).
+ * Each wasm engine owns its own linear memory; create one per concurrent user and `dispose()` it when done.
+ * @throws AttentionError `'BACKEND_UNAVAILABLE'` when the requested backend cannot run here,
+ *   `'INVALID_OPTION'` for an unknown backend or option.
+ */
+export async function createAttention(options: EngineOptions = {}): Promise<AttentionEngine> {
+  if (typeof options !== 'object' || options === null) {
+    throw new AttentionError('INVALID_TYPE', 'must be an options object', 'options');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'backend' && key !== 'maxMemoryBytes') {
+      throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
+    }
+  }
+  const request = options.backend ?? 'auto';
+  const candidates = Object.hasOwn(REQUESTS, request) ? REQUESTS[request] : undefined;
+  if (candidates === undefined) {
+    throw new AttentionError('INVALID_OPTION',
+      `must be one of ${Object.keys(REQUESTS).map((r) => `'${r}'`).join(', ')}, got ${String(request)}`,
+      'options.backend');
+  }
+  const maxBytes = memoryLimit(options.maxMemoryBytes);
+  for (const name of candidates) {
+    if (!isBackendSupported(name)) continue;
+    if (name === 'js') return createJsAttention();
+    return createWasmEngine(await instantiate(name), name, maxBytes);
+  }
+  throw new AttentionError('BACKEND_UNAVAILABLE',
+    `none of ${candidates.join(', ')} can run in this runtime` +
+    (request === 'wasm-relaxed-simd' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''),
+    'options.backend');
+}
+
+export { BACKENDS, isBackendSupported } from './backends.js';
+export type { BackendInfo } from './backends.js';
+export { AttentionError } from './errors.js';
+export type { AttentionErrorCode } from './errors.js';
+export { attention as attentionJs, createJsAttention } from './js/index.js';
+export type {
+  AttentionEngine, AttentionOptions, BackendName, BackendRequest, CausalMode, EngineOptions,
+} from './types.js';

@@ -1,0 +1,70 @@
+/** Where a causal mask is anchored when seqQ ≠ seqK. `true` means `'top-left'` (PyTorch `is_causal`). */
+export type CausalMode = boolean | 'top-left' | 'bottom-right';
+
+/** Options of one attention call. Tensors are row-major; see {@link AttentionEngine.attention}. */
+export interface AttentionOptions {
+  /** Batch size B (integer ≥ 1). */
+  batch: number;
+  /** Query heads H (integer ≥ 1). */
+  heads: number;
+  /** Query length L (integer ≥ 1). */
+  seqQ: number;
+  /** Key/value length S (integer ≥ 1). */
+  seqK: number;
+  /** Head dimension D of q and k (integer ≥ 1). */
+  headDim: number;
+  /** Key/value heads for GQA/MQA; `heads % kvHeads === 0`. Query head h reads kv head ⌊h / (heads / kvHeads)⌋. Default `heads`. */
+  kvHeads?: number;
+  /** Head dimension of v and of the output. Default `headDim`. */
+  headDimV?: number;
+  /** Multiplier of q·kᵀ; any finite number. Default `1 / Math.sqrt(headDim)`. */
+  scale?: number;
+  /**
+   * `false` (default): no causal mask. `true` or `'top-left'`: query i sees keys j ≤ i (PyTorch `is_causal`).
+   * `'bottom-right'`: query i sees keys j ≤ i + seqK − seqQ (FlashAttention ≥ 2.1, KV-cache decode).
+   * Combined with `mask`, both apply.
+   */
+  causal?: CausalMode;
+  /**
+   * Float32Array: added to the scaled scores (−Infinity excludes a key).
+   * Uint8Array: 1 (any non-zero) = the key takes part, 0 = excluded (PyTorch bool-mask semantics).
+   */
+  mask?: Float32Array | Uint8Array;
+  /** Shape of `mask`, broadcastable (right-aligned, size-1 dims broadcast) to [batch, heads, seqQ, seqK]. Default [seqQ, seqK]. */
+  maskShape?: readonly number[];
+  /** Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. */
+  out?: Float32Array;
+}
+
+/** What an engine actually runs. */
+export type BackendName = 'wasm-relaxed-simd' | 'wasm-simd' | 'js';
+
+/** What {@link createAttention} may pick: `'auto'` prefers relaxed SIMD, then SIMD, then JS; `'wasm'` the best wasm variant or an error. */
+export type BackendRequest = 'auto' | 'wasm' | BackendName;
+
+/** Options of {@link createAttention}. */
+export interface EngineOptions {
+  /** Default `'auto'`. */
+  backend?: BackendRequest;
+  /**
+   * Upper bound on the engine's wasm linear memory, in bytes (default and maximum: 4 GiB, the wasm32 limit).
+   * A call that would need more throws `AttentionError` with code `'OUT_OF_MEMORY'`. Ignored by the JS backend.
+   */
+  maxMemoryBytes?: number;
+}
+
+/** An attention engine: one backend, its memory, and the calls that use them. */
+export interface AttentionEngine {
+  /** The backend that runs the calls. */
+  readonly backend: BackendName;
+  /**
+   * out (batch, heads, seqQ, headDimV) = softmax(q·kᵀ·scale + mask) · v for every batch and head.
+   *
+   * q is [batch, heads, seqQ, headDim], k is [batch, kvHeads, seqK, headDim], v is [batch, kvHeads, seqK, headDimV],
+   * all row-major Float32Arrays. A query row with no admissible key yields zeros.
+   * @throws AttentionError on invalid input (before any memory is touched) or when the call cannot fit in memory.
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array;
+  /** Releases the engine's memory; any later call throws `AttentionError` with code `'DISPOSED'`. Idempotent. */
+  dispose(): void;
+}

@@ -1,0 +1,61 @@
+// Finds and instantiates the best wasm build this runtime can run. The binaries are inlined as base64 so a
+// single `import` works in Node, Deno, Bun, browsers and bundlers with no fetch or fs.
+import { RELAXED_SIMD_WASM, SIMD_WASM } from './binaries.generated.js';
+
+/** Exports of assembly/index.ts. */
+export interface KernelExports {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  relaxedSimd(): number;
+  scratchBytes(S: number, D: number, Dv: number): number;
+  expInPlace(ptr: number, n: number): void;
+  attention(
+    q: number, k: number, v: number, out: number,
+    B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
+    scale: number, causal: number, causalOffset: number,
+    mask: number, maskKind: number, msB: number, msH: number, msL: number, msS: number,
+    scratch: number,
+  ): void;
+}
+
+export type WasmVariant = 'wasm-relaxed-simd' | 'wasm-simd';
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+const cache = new Map<WasmVariant, Promise<WebAssembly.Module> | null>();
+
+function binaryOf(variant: WasmVariant): string {
+  return variant === 'wasm-relaxed-simd' ? RELAXED_SIMD_WASM : SIMD_WASM;
+}
+
+/**
+ * The compiled module for `variant`, or null where this runtime cannot validate it. Validating the real
+ * binary is the feature probe: it answers exactly "can this runtime run this kernel".
+ */
+export function compiledModule(variant: WasmVariant): Promise<WebAssembly.Module> | null {
+  let entry = cache.get(variant);
+  if (entry === undefined) {
+    const bytes = typeof WebAssembly === 'object' ? decodeBase64(binaryOf(variant)) : null;
+    entry = bytes !== null && WebAssembly.validate(bytes) ? WebAssembly.compile(bytes) : null;
+    cache.set(variant, entry);
+  }
+  return entry;
+}
+
+/** Whether this runtime can run `variant`, without compiling it. */
+export function isSupported(variant: WasmVariant): boolean {
+  return compiledModule(variant) !== null;
+}
+
+/** A fresh instance (own linear memory) of `variant`. */
+export async function instantiate(variant: WasmVariant): Promise<KernelExports> {
+  const module = compiledModule(variant);
+  if (module === null) throw new Error(`${variant} is not supported by this runtime`);
+  const instance = await WebAssembly.instantiate(await module, {});
+  return instance.exports as unknown as KernelExports;
+}
