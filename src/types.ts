@@ -58,6 +58,11 @@ export interface AttentionEngine {
   /** The backend that runs the calls. */
   readonly backend: BackendName;
   /**
+   * Bytes of wasm linear memory the engine holds (0 for the JS backend). It grows to the largest call made so
+   * far and never shrinks until `dispose()`, so repeated calls of one shape allocate nothing.
+   */
+  readonly memoryBytes: number;
+  /**
    * out (batch, heads, seqQ, headDimV) = softmax(q·kᵀ·scale + mask) · v for every batch and head.
    *
    * q is [batch, heads, seqQ, headDim], k is [batch, kvHeads, seqK, headDim], v is [batch, kvHeads, seqK, headDimV],

@@ -24,6 +24,7 @@ export function createJsAttention(): AttentionEngine {
   let disposed = false;
   return {
     backend: 'js',
+    memoryBytes: 0,
     attention(q, k, v, options) {
       if (disposed) throw new AttentionError('DISPOSED', 'this engine was disposed');
       return attention(q, k, v, options);

@@ -41,6 +41,9 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
 
   return {
     backend,
+    get memoryBytes() {
+      return kernels === null ? 0 : kernels.memory.buffer.byteLength;
+    },
     attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array {
       if (kernels === null) throw new AttentionError('DISPOSED', 'this engine was disposed');
       const plan = planAttention(q, k, v, options);

@@ -1,0 +1,46 @@
+// The vector exp inside every wasm kernel, against float64 Math.exp: the accuracy its comment states.
+import { describe, expect, test } from 'vitest';
+import { instantiate } from '../src/wasm/loader.js';
+import type { WasmVariant } from '../src/wasm/loader.js';
+
+const N = 1 << 20;
+
+async function expOf(variant: WasmVariant, xs: Float32Array): Promise<Float32Array> {
+  const kernels = await instantiate(variant);
+  const base = kernels.heapBase();
+  const bytes = base + xs.byteLength;
+  const memory = kernels.memory;
+  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+  new Float32Array(memory.buffer, base, xs.length).set(xs);
+  kernels.expInPlace(base, xs.length);
+  return new Float32Array(memory.buffer, base, xs.length).slice();
+}
+
+describe.each([
+  ['wasm-simd', 1.8e-7],
+  ['wasm-relaxed-simd', 1.7e-7],
+] as const)('%s vexp', (variant, bound) => {
+  test(`max relative error ≤ ${bound} on [−87.3, 0]`, async () => {
+    const xs = Float32Array.from({ length: N }, (_, i) => -87.3 * (i / (N - 1)));
+    const got = await expOf(variant, xs);
+    let worst = 0;
+    for (let i = 0; i < N; i++) {
+      const want = Math.exp(xs[i]!);
+      worst = Math.max(worst, Math.abs(got[i]! - want) / want);
+    }
+    console.log(`${variant}: max rel err ${worst.toExponential(2)} over ${N} points`);
+    expect(worst).toBeLessThanOrEqual(bound);
+  });
+
+  test('special values: exp(0) = 1, exp(−∞) = 0, flush below −87.34, NaN propagates', async () => {
+    const got = await expOf(variant, Float32Array.from([0, -Infinity, -87.5, -1000, NaN, -0, -1e-30, -87.3]));
+    expect(got[0]).toBe(1);
+    expect(got[1]).toBe(0);
+    expect(got[2]).toBe(0);
+    expect(got[3]).toBe(0);
+    expect(got[4]).toBeNaN();
+    expect(got[5]).toBe(1);
+    expect(got[6]).toBe(1);
+    expect(Math.abs(got[7]! - Math.exp(Math.fround(-87.3))) / Math.exp(Math.fround(-87.3))).toBeLessThan(1e-6);
+  });
+});
