@@ -1,9 +1,9 @@
-// Fused scaled-dot-product attention with online ("flash") softmax.
+// Fused scaled-dot-product attention with online ("flash") softmax and the alternative activations.
 // For each block of BR query rows we sweep the keys in blocks of BC: scores for the block go to a BR×BC
-// scratch, are turned into unnormalised weights against a running row max, and are immediately multiplied
-// into a BR×Dv accumulator. Extra memory is O(S·D) for the packed keys plus O(BR·(BC + Dv)); the full
-// seqQ × seqK score matrix never exists.
-import { EXP_TABLE, LANE_TABLE, hmax, hsum, sexp, vexp } from "./vmath";
+// scratch, are turned into weights (for softmax: unnormalised, against a running row max), and are
+// immediately multiplied into a BR×Dv accumulator. Extra memory is O(S·D) for the packed keys plus
+// O(BR·(BC + Dv)); the full seqQ × seqK score matrix never exists unless the caller asks for the weights.
+import { LANE_TABLE, hmax, hsum, sexp, vexp, vtanh } from "./vmath";
 import { ceil8, packKeys, padValues } from "./pack";
 import { pv1x8, pv4x8, qk1x8, qk4x8 } from "./gemm";
 
@@ -16,23 +16,40 @@ export const MASK_NONE: i32 = 0;
 export const MASK_ADDITIVE_F32: i32 = 1;
 export const MASK_BOOL_U8: i32 = 2;
 
+// Activations. The first two normalise with a running max; the others map each score on its own.
+export const ACT_SOFTMAX: i32 = 0;
+export const ACT_SOFTMAX1: i32 = 1;
+export const ACT_SQUARED: i32 = 2;
+export const ACT_SIGMOID: i32 = 3;
+export const ACT_RELU: i32 = 4;
+export const ACT_POLYNOMIAL: i32 = 5;
+
 const NEG_INF: f32 = -Infinity;
 
 /** Bytes of scratch `attention` needs, as f64 so huge shapes report a size instead of wrapping. */
-export function scratchBytes(S: i32, D: i32, Dv: i32): f64 {
+export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32): f64 {
   const dv8 = <f64>ceil8(Dv);
   const keys = <f64>ceil8(S) * <f64>D;
   const values = (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
-  const block = <f64>(BR * BC) + <f64>BR * dv8 + <f64>(3 * BR);
+  const block = <f64>BR * <f64>blockWidth(S, weights) + <f64>BR * dv8 + <f64>(3 * BR);
   return 4.0 * (keys + values + block);
 }
 
+/** Keys per block: BC, or every key at once when the caller wants the normalised weights. */
+// @ts-ignore: decorator
+@inline function blockWidth(S: i32, weights: i32): i32 {
+  return weights != 0 ? ceil8(S) : BC;
+}
+
 /**
- * out (B,H,L,Dv) = softmax(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale + mask) · v (B,KVH,S,Dv).
+ * out (B,H,L,Dv) = act(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale [softcapped] + mask) · v (B,KVH,S,Dv).
  *
  * causal != 0 keeps key j for query i iff j ≤ i + causalOffset (0 = top-left, S − L = bottom-right).
  * The mask (maskKind: none / additive f32 / bool u8 with 1 = attend) is addressed with element strides
  * (msB, msH, msL, msS), 0 for a broadcast dimension. Query head h reads kv head ⌊h / (H / KVH)⌋.
+ * softcap > 0 replaces each scaled score s by softcap·tanh(s / softcap) before the mask.
+ * `param` is the activation's constant: epsilon (squared), bias (sigmoid), 1/S (relu), 1/√S (polynomial);
+ * `power` the polynomial's exponent. weights != 0 also writes the (B,H,L,S) weight matrix there.
  * A row with no admissible key is written as zeros.
  */
 export function attention(
@@ -40,17 +57,17 @@ export function attention(
   B: i32, H: i32, KVH: i32, L: i32, S: i32, D: i32, Dv: i32,
   scale: f32, causal: i32, causalOffset: i32,
   mask: usize, maskKind: i32, msB: i32, msH: i32, msL: i32, msS: i32,
+  activation: i32, softcap: f32, param: f32, power: i32, weights: usize,
   scratch: usize,
 ): void {
   const dv8 = ceil8(Dv);
+  const bw = blockWidth(S, <i32>(weights != 0));
   const kpack = scratch;
   const vpad = kpack + (<usize>ceil8(S) * <usize>D << 2);
   const padV = (Dv & 7) != 0;
   const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
-  const acc = sBuf + (<usize>(BR * BC) << 2);
-  const rowMax = acc + (<usize>BR * <usize>dv8 << 2);
-  const rowSum = rowMax + (<usize>BR << 2);
-  const rowCorr = rowSum + (<usize>BR << 2);
+  const acc = sBuf + (<usize>BR * <usize>bw << 2);
+  const rowState = acc + (<usize>BR * <usize>dv8 << 2);
   const maskElt: usize = maskKind == MASK_BOOL_U8 ? 1 : 4;
   const group = H / KVH;
   const vStride = <usize>(padV ? dv8 : Dv) << 2;
@@ -69,14 +86,17 @@ export function attention(
         const headIndex = <usize>(b * H + h);
         const qHead = q + headIndex * <usize>L * <usize>D * 4;
         const oHead = out + headIndex * <usize>L * <usize>Dv * 4;
+        const wHead = weights != 0 ? weights + headIndex * <usize>L * <usize>S * 4 : 0;
         const mHead = mask + (<usize>b * <usize>msB + <usize>h * <usize>msH) * maskElt;
         for (let qb = 0; qb < L; qb += BR) {
           const rows = min(BR, L - qb);
           attendBlock(
             qHead + (<usize>qb * <usize>D << 2), oHead + (<usize>qb * <usize>Dv << 2), rows, qb,
-            kpack, vSrc, vStride, S, D, Dv, dv8, scale, causal, causalOffset,
+            kpack, vSrc, vStride, S, D, Dv, dv8, bw, scale, causal, causalOffset,
             mHead + <usize>qb * <usize>msL * maskElt, maskKind, msL, msS, maskElt,
-            sBuf, acc, rowMax, rowSum, rowCorr,
+            activation, softcap, param, power,
+            wHead != 0 ? wHead + (<usize>qb * <usize>S << 2) : 0,
+            sBuf, acc, rowState,
           );
         }
       }
@@ -86,18 +106,24 @@ export function attention(
 
 function attendBlock(
   q: usize, out: usize, rows: i32, qb: i32,
-  kpack: usize, v: usize, vStride: usize, S: i32, D: i32, Dv: i32, dv8: i32,
+  kpack: usize, v: usize, vStride: usize, S: i32, D: i32, Dv: i32, dv8: i32, bw: i32,
   scale: f32, causal: i32, causalOffset: i32,
   mask: usize, maskKind: i32, msL: i32, msS: i32, maskElt: usize,
-  sBuf: usize, acc: usize, rowMax: usize, rowSum: usize, rowCorr: usize,
+  activation: i32, softcap: f32, param: f32, power: i32, weights: usize,
+  sBuf: usize, acc: usize, rowState: usize,
 ): void {
   const qStride = <usize>D << 2;
-  const sStride = <usize>BC << 2;
+  const sStride = <usize>bw << 2;
   const accStride = <usize>dv8 << 2;
+  const rowMax = rowState;
+  const rowSum = rowState + (<usize>BR << 2);
+  const rowCorr = rowSum + (<usize>BR << 2);
   const rows4 = rows & ~3;
+  // softmax1's extra "1" in the denominator is e^(0 − m): start the running max at 0 with sum 1.
+  const quiet = activation == ACT_SOFTMAX1;
   for (let r = 0; r < rows; r++) {
-    store<f32>(rowMax + (<usize>r << 2), NEG_INF);
-    store<f32>(rowSum + (<usize>r << 2), 0);
+    store<f32>(rowMax + (<usize>r << 2), quiet ? 0 : NEG_INF);
+    store<f32>(rowSum + (<usize>r << 2), quiet ? 1 : 0);
   }
   memory.fill(acc, 0, <usize>rows * accStride);
 
@@ -105,8 +131,8 @@ function attendBlock(
   let kend = S;
   if (causal) kend = max(0, min(S, qb + rows + causalOffset));
 
-  for (let kb = 0; kb < kend; kb += BC) {
-    const cols = min(BC, kend - kb);
+  for (let kb = 0; kb < kend; kb += bw) {
+    const cols = min(bw, kend - kb);
     const cols8 = ceil8(cols);
     const kPanel = kpack + (<usize>kb * <usize>D << 2);
 
@@ -127,16 +153,20 @@ function attendBlock(
       }
     }
 
-    // Scores -> unnormalised weights, updating each row's running max and sum.
+    // Scores -> weights, updating each row's running max and sum.
     for (r = 0; r < rows; r++) {
       let limit = cols;
       if (causal) limit = max(0, min(cols, qb + r + causalOffset + 1 - kb));
       const mRow = mask + (<usize>r * <usize>msL + <usize>kb * <usize>msS) * maskElt;
-      onlineSoftmaxRow(
-        sBuf + <usize>r * sStride, cols, limit, scale, mRow, maskKind, msS,
-        rowMax + (<usize>r << 2), rowSum + (<usize>r << 2), rowCorr + (<usize>r << 2),
+      const ro = <usize>r << 2;
+      weighRow(
+        sBuf + <usize>r * sStride, cols, limit, scale, softcap, mRow, maskKind, msS,
+        activation, param, power, rowMax + ro, rowSum + ro, rowCorr + ro,
       );
     }
+
+    // With every key in one block the weights are final once divided by the row's denominator.
+    if (weights != 0) normaliseAndStore(sBuf, sStride, rows, cols, S, activation, param, rowSum, rowCorr, weights);
 
     // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8)
     const vBlock = v + <usize>kb * vStride;
@@ -157,13 +187,19 @@ function attendBlock(
       }
     }
   }
+  // Keys past the causal end of the block have weight 0 in every row.
+  if (weights != 0 && kend < S) {
+    for (let r = 0; r < rows; r++) {
+      memory.fill(weights + (<usize>r * <usize>S + <usize>max(kend, 0) << 2), 0, <usize>(S - max(kend, 0)) << 2);
+    }
+  }
 
-  // out = acc / sum; a row that admitted no key has sum 0 and is written as zeros (PyTorch ≥ 2.5, ONNX).
+  // out = acc / denominator. A row that admitted no key has acc = 0 and is written as zeros
+  // (PyTorch ≥ 2.5, ONNX), never 0/0.
   const outStride = <usize>Dv << 2;
   const dv4 = Dv & ~3;
   for (let r = 0; r < rows; r++) {
-    const sum = load<f32>(rowSum + (<usize>r << 2));
-    const inv: f32 = sum == 0 ? 0 : <f32>1 / sum;
+    const inv = weights != 0 ? <f32>1 : reciprocalDenominator(activation, load<f32>(rowSum + (<usize>r << 2)), param);
     const vinv = f32x4.splat(inv);
     const ar = acc + <usize>r * accStride;
     const or = out + <usize>r * outStride;
@@ -177,24 +213,54 @@ function attendBlock(
   }
 }
 
+/** 1 / the row's denominator: Σp for softmax (0 when nothing was admissible), Σp² + ε for squared, 1 otherwise. */
+// @ts-ignore: decorator
+@inline function reciprocalDenominator(activation: i32, sum: f32, param: f32): f32 {
+  if (activation == ACT_SOFTMAX || activation == ACT_SOFTMAX1) return sum == 0 ? 0 : <f32>1 / sum;
+  if (activation == ACT_SQUARED) return <f32>1 / (sum + param);
+  return 1;
+}
+
+/** Weights mode: p ← p / denominator in place (so the P·V product yields the output directly) and copied out. */
+function normaliseAndStore(
+  sBuf: usize, sStride: usize, rows: i32, cols: i32, S: i32, activation: i32, param: f32,
+  rowSum: usize, rowCorr: usize, weights: usize,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const inv = f32x4.splat(reciprocalDenominator(activation, load<f32>(rowSum + (<usize>r << 2)), param));
+    const p = sBuf + <usize>r * sStride;
+    for (let j = 0; j < cols; j += 4) {
+      v128.store(p + (<usize>j << 2), f32x4.mul(v128.load(p + (<usize>j << 2)), inv));
+    }
+    memory.copy(weights + (<usize>r * <usize>S << 2), p, <usize>cols << 2);
+    store<f32>(rowCorr + (<usize>r << 2), 0); // the accumulator starts from zero
+  }
+}
+
 /**
- * One row of one key block: s ← s·scale + mask (inadmissible → −∞), then p = e^(s − m_new) in place, with
- * m_new = max(m_old, max s), corr = e^(m_old − m_new) and sum ← sum·corr + Σp.
- * Subtracting the running max keeps every exponent ≤ 0, so nothing overflows however large the logits.
- * Lanes at and past `limit` (causal cut or block end) are inadmissible; groups are always 4 wide and the
- * scratch row is 8-padded, so there is no scalar tail.
+ * One row of one key block: x ← s·scale, softcapped, plus the additive mask; inadmissible keys (causal cut,
+ * block end, bool mask 0, float mask −∞) get weight exactly 0. Then per activation:
+ * - softmax family: p = e^(x − m_new) with m_new = max(m_old, max x), corr = e^(m_old − m_new),
+ *   sum ← sum·corr + Σp. Subtracting the running max keeps every exponent ≤ 0, so nothing overflows.
+ * - the others: p = f(x) directly, corr = 1, sum ← sum + Σp (only squared divides by it).
+ * Groups are always 4 wide and the scratch row is 8-padded, so there is no scalar tail.
  */
-function onlineSoftmaxRow(
-  s: usize, cols: i32, limit: i32, scale: f32, mask: usize, maskKind: i32, msS: i32,
-  rowMax: usize, rowSum: usize, rowCorr: usize,
+function weighRow(
+  s: usize, cols: i32, limit: i32, scale: f32, softcap: f32, mask: usize, maskKind: i32, msS: i32,
+  activation: i32, param: f32, power: i32, rowMax: usize, rowSum: usize, rowCorr: usize,
 ): void {
   const vscale = f32x4.splat(scale);
   const vlimit = i32x4.splat(limit);
   const step = v128.load(LANE_TABLE, 16);
   const ninf = f32x4.splat(NEG_INF);
   const zero = i32x4.splat(0);
+  const capped = softcap > 0;
+  const vcap = f32x4.splat(softcap);
+  const vinvcap = f32x4.splat(<f32>1 / softcap);
+  const softmaxFamily = activation <= ACT_SOFTMAX1;
   let lane = v128.load(LANE_TABLE);
   let vmax = ninf;
+  let vsum = f32x4.splat(0);
   // A mask broadcast along keys (msS = 0) is one value for the whole row.
   const maskStep: usize = msS != 0 ? (maskKind == MASK_BOOL_U8 ? 4 : 16) : 0;
   let maskRow = ninf;
@@ -206,25 +272,36 @@ function onlineSoftmaxRow(
   for (let j = 0; j < cols; j += 4) {
     const ptr = s + (<usize>j << 2);
     let x = f32x4.mul(v128.load(ptr), vscale);
+    if (capped) x = f32x4.mul(vtanh(f32x4.mul(x, vinvcap)), vcap);
     let admissible = i32x4.lt_s(lane, vlimit);
     if (maskKind == MASK_ADDITIVE_F32) {
       x = f32x4.add(x, msS != 0 ? v128.load(m) : maskRow);
+      if (!softmaxFamily) admissible = v128.and(admissible, f32x4.ne(x, ninf));
     } else if (maskKind == MASK_BOOL_U8) {
       const bits = msS != 0 ? i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(m))) : maskRow;
       admissible = v128.and(admissible, i32x4.ne(bits, zero));
     }
-    x = v128.bitselect(x, ninf, admissible);
+    if (softmaxFamily) {
+      x = v128.bitselect(x, ninf, admissible);
+      vmax = f32x4.pmax(vmax, x);
+    } else {
+      x = v128.and(mapScore(x, activation, param, power), admissible);
+      vsum = f32x4.add(vsum, x);
+    }
     v128.store(ptr, x);
-    vmax = f32x4.pmax(vmax, x);
     lane = i32x4.add(lane, step);
     m += maskStep;
+  }
+  if (!softmaxFamily) {
+    store<f32>(rowCorr, 1);
+    store<f32>(rowSum, load<f32>(rowSum) + hsum(vsum));
+    return;
   }
   const mOld = load<f32>(rowMax);
   const mNew = max(mOld, hmax(vmax));
   // With nothing admissible yet, exponentiate against 0: e^(−∞ − 0) = 0, never e^(−∞ + ∞) = NaN.
   const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
   const vref = f32x4.splat(mRef);
-  let vsum = f32x4.splat(0);
   for (let j = 0; j < cols; j += 4) {
     const ptr = s + (<usize>j << 2);
     const p = vexp(f32x4.sub(v128.load(ptr), vref));
@@ -237,10 +314,26 @@ function onlineSoftmaxRow(
   store<f32>(rowMax, mNew);
 }
 
-/** Test hook: e^x elementwise over n floats in place (n a multiple of 4), so the exp's accuracy is measurable. */
-export function expInPlace(ptr: usize, n: i32): void {
-  for (let i = 0; i < n; i += 4) {
-    const p = ptr + (<usize>i << 2);
-    v128.store(p, vexp(v128.load(p)));
+/** The non-softmax activations of one score vector (masking is applied by the caller). */
+// @ts-ignore: decorator
+@inline function mapScore(x: v128, activation: i32, param: f32, power: i32): v128 {
+  if (activation == ACT_SQUARED) return f32x4.mul(x, x);
+  if (activation == ACT_RELU) return f32x4.mul(f32x4.pmax(x, f32x4.splat(0)), f32x4.splat(param));
+  if (activation == ACT_SIGMOID) {
+    // σ(y) from e = e^(−|y|) ≤ 1: 1/(1+e) for y ≥ 0, e/(1+e) below, so neither branch overflows.
+    const y = f32x4.add(x, f32x4.splat(param));
+    const e = vexp(f32x4.neg(f32x4.abs(y)));
+    const r = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+    return v128.bitselect(r, f32x4.mul(e, r), f32x4.ge(y, f32x4.splat(0)));
   }
+  // Polynomial: x^power by binary exponentiation, times 1/√S.
+  let result = f32x4.splat(param);
+  let base = x;
+  let e = power;
+  while (e != 0) {
+    if (e & 1) result = f32x4.mul(result, base);
+    base = f32x4.mul(base, base);
+    e >>= 1;
+  }
+  return result;
 }

@@ -61,7 +61,9 @@ export { BACKENDS, isBackendSupported } from './backends.js';
 export type { BackendInfo } from './backends.js';
 export { AttentionError } from './errors.js';
 export type { AttentionErrorCode } from './errors.js';
-export { attention as attentionJs, createJsAttention } from './js/index.js';
+export { attention as attentionJs, createJsAttention, linearAttention as linearAttentionJs } from './js/index.js';
+export { ACTIVATIONS } from './plan.js';
 export type {
-  AttentionEngine, AttentionOptions, BackendName, BackendRequest, CausalMode, EngineOptions,
+  Activation, AttentionEngine, AttentionOptions, AttentionWithWeights, BackendName, BackendRequest, CausalMode,
+  EngineOptions, LinearAttentionOptions,
 } from './types.js';

@@ -1,14 +1,23 @@
 // Validation of one call: every check runs before any backend touches memory, and its result (the plan) is
 // all a backend needs.
 import { AttentionError } from './errors.js';
-import type { AttentionOptions } from './types.js';
+import type { Activation, AttentionOptions, LinearAttentionOptions } from './types.js';
 
 export const MASK_NONE = 0;
 export const MASK_ADDITIVE_F32 = 1;
 export const MASK_BOOL_U8 = 2;
 
-/** A validated call: dimensions, resolved defaults and the mask's element strides over [B, H, L, S]. */
-export interface AttentionPlan {
+/** Every activation, in the order of their kernel codes (assembly/attention.ts ACT_*). */
+export const ACTIVATIONS: readonly Activation[] = ['softmax', 'softmax1', 'squared', 'sigmoid', 'relu', 'polynomial'];
+export const ACT_SOFTMAX = 0;
+export const ACT_SOFTMAX1 = 1;
+export const ACT_SQUARED = 2;
+export const ACT_SIGMOID = 3;
+export const ACT_RELU = 4;
+export const ACT_POLYNOMIAL = 5;
+
+/** The shape of a call: dimensions with defaults resolved, causal alignment, output size. */
+export interface ShapePlan {
   readonly batch: number;
   readonly heads: number;
   readonly kvHeads: number;
@@ -16,20 +25,42 @@ export interface AttentionPlan {
   readonly seqK: number;
   readonly headDim: number;
   readonly headDimV: number;
-  readonly scale: number;
   readonly causal: boolean;
   /** Query i admits key j iff j ≤ i + causalOffset (when causal). */
   readonly causalOffset: number;
+  readonly outLength: number;
+}
+
+/** A validated linear-attention call. */
+export interface LinearPlan extends ShapePlan {
+  readonly epsilon: number;
+}
+
+/** A validated call: dimensions, resolved defaults and the mask's element strides over [B, H, L, S]. */
+export interface AttentionPlan extends ShapePlan {
+  readonly scale: number;
   readonly mask: Float32Array | Uint8Array | null;
   readonly maskKind: number;
   /** Element strides of the mask along batch, heads, seqQ, seqK; 0 where the mask broadcasts. */
   readonly maskStrides: readonly [number, number, number, number];
-  readonly outLength: number;
+  /** Index into {@link ACTIVATIONS}. */
+  readonly activation: number;
+  /** 0 = no soft-capping. */
+  readonly softcap: number;
+  /** The activation's constant: ε (squared), bias (sigmoid), 1/seqK (relu), 1/√seqK (polynomial), else 0. */
+  readonly param: number;
+  /** Polynomial exponent (0 for other activations). */
+  readonly power: number;
+  readonly returnWeights: boolean;
 }
 
-const KNOWN_OPTIONS = new Set([
-  'batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'scale', 'causal', 'mask', 'maskShape', 'out',
+const SHAPE_OPTIONS = ['batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'causal', 'out'];
+const ATTENTION_OPTIONS = new Set([
+  ...SHAPE_OPTIONS, 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap', 'returnWeights',
 ]);
+const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
+/** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
+const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
 
 function dimension(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -56,14 +87,25 @@ function tensor(value: unknown, name: string, expected: number, shape: string): 
   return value;
 }
 
-/** Validates q, k, v and options; throws {@link AttentionError} naming the first offending argument. */
-export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions): AttentionPlan {
+function optionsObject(options: unknown, known: ReadonlySet<string>): void {
   if (typeof options !== 'object' || options === null) {
     throw new AttentionError('INVALID_TYPE', `must be an options object, got ${describe(options)}`, 'options');
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
+    if (!known.has(key)) throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
   }
+}
+
+function finite(value: unknown, name: string, min = -Infinity): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    const what = min === -Infinity ? 'a finite number' : min === 0 ? 'a finite number ≥ 0' : `a finite number ≥ ${min}`;
+    throw new AttentionError('INVALID_OPTION', `must be ${what}, got ${describe(value)}`, name);
+  }
+  return value;
+}
+
+/** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. */
+function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions): ShapePlan {
   const batch = dimension(options.batch, 'options.batch');
   const heads = dimension(options.heads, 'options.heads');
   const seqQ = dimension(options.seqQ, 'options.seqQ');
@@ -80,14 +122,6 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   tensor(k, 'k', batch * kvHeads * seqK * headDim, `[batch, kvHeads, seqK, headDim] = [${batch}, ${kvHeads}, ${seqK}, ${headDim}]`);
   tensor(v, 'v', batch * kvHeads * seqK * headDimV, `[batch, kvHeads, seqK, headDimV] = [${batch}, ${kvHeads}, ${seqK}, ${headDimV}]`);
 
-  let scale = 1 / Math.sqrt(headDim);
-  if (options.scale !== undefined) {
-    if (typeof options.scale !== 'number' || !Number.isFinite(options.scale)) {
-      throw new AttentionError('INVALID_OPTION', `must be a finite number, got ${describe(options.scale)}`, 'options.scale');
-    }
-    scale = options.scale;
-  }
-
   let causal = false;
   let causalOffset = 0;
   const mode = options.causal;
@@ -101,17 +135,65 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
       `must be false, true, 'top-left' or 'bottom-right', got ${describe(mode)}`, 'options.causal');
   }
 
-  const { mask, maskKind, maskStrides } = planMask(options, [batch, heads, seqQ, seqK]);
-
   const outLength = batch * heads * seqQ * headDimV;
   if (options.out !== undefined) {
     tensor(options.out, 'options.out', outLength,
       `[batch, heads, seqQ, headDimV] = [${batch}, ${heads}, ${seqQ}, ${headDimV}]`);
   }
-  return {
-    batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, scale, causal, causalOffset,
-    mask, maskKind, maskStrides, outLength,
-  };
+  return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, causalOffset, outLength };
+}
+
+/** Validates q, k, v and options; throws {@link AttentionError} naming the first offending argument. */
+export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions): AttentionPlan {
+  optionsObject(options, ATTENTION_OPTIONS);
+  const shape = planShape(q, k, v, options);
+
+  let scale = 1 / Math.sqrt(shape.headDim);
+  if (options.scale !== undefined) scale = finite(options.scale, 'options.scale');
+
+  const { mask, maskKind, maskStrides } = planMask(options, [shape.batch, shape.heads, shape.seqQ, shape.seqK]);
+
+  const name = options.activation ?? 'softmax';
+  const activation = ACTIVATIONS.indexOf(name);
+  if (activation < 0) {
+    throw new AttentionError('INVALID_OPTION',
+      `must be one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${describe(name)}`, 'options.activation');
+  }
+  for (const [key, owner] of Object.entries(ACTIVATION_OPTIONS)) {
+    if ((options as unknown as Record<string, unknown>)[key] !== undefined && owner !== name) {
+      throw new AttentionError('INVALID_OPTION', `only applies to activation '${owner}', not '${name}'`, `options.${key}`);
+    }
+  }
+  let param = 0;
+  let power = 0;
+  if (activation === ACT_SQUARED) param = options.epsilon === undefined ? 1e-6 : finite(options.epsilon, 'options.epsilon', 0);
+  if (activation === ACT_SIGMOID) param = options.bias === undefined ? -Math.log(shape.seqK) : finite(options.bias, 'options.bias');
+  if (activation === ACT_RELU) param = 1 / shape.seqK;
+  if (activation === ACT_POLYNOMIAL) {
+    power = options.power ?? 3;
+    if (typeof power !== 'number' || !Number.isInteger(power) || power < 1 || power > 64) {
+      throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 64, got ${describe(options.power)}`, 'options.power');
+    }
+    param = 1 / Math.sqrt(shape.seqK);
+  }
+  let softcap = 0;
+  if (options.softcap !== undefined) {
+    softcap = finite(options.softcap, 'options.softcap', 0);
+    if (softcap === 0) throw new AttentionError('INVALID_OPTION', 'must be > 0 (omit it to disable soft-capping)', 'options.softcap');
+  }
+  const returnWeights = options.returnWeights ?? false;
+  if (typeof returnWeights !== 'boolean') {
+    throw new AttentionError('INVALID_OPTION', `must be a boolean, got ${describe(returnWeights)}`, 'options.returnWeights');
+  }
+  return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights };
+}
+
+/** Validates a linear-attention call. */
+export function planLinear(q: unknown, k: unknown, v: unknown, options: LinearAttentionOptions): LinearPlan {
+  optionsObject(options, LINEAR_OPTIONS);
+  const shape = planShape(q, k, v, options);
+  const epsilon = options.epsilon === undefined ? 1e-6 : finite(options.epsilon, 'options.epsilon', 0);
+  return { ...shape, epsilon };
 }
 
 function planMask(options: AttentionOptions, target: readonly [number, number, number, number]) {
@@ -165,12 +247,14 @@ export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
 }
 
 /** The result array: `options.out` or a new one, with typed-array size limits reported as AttentionError. */
-export function allocateOutput(plan: AttentionPlan, out: Float32Array | undefined): Float32Array {
+export function allocateOutput(length: number, out: Float32Array | undefined, name = 'options.out'): Float32Array {
   if (out !== undefined) return out;
   try {
-    return new Float32Array(plan.outLength);
+    return new Float32Array(length);
   } catch (cause) {
-    throw new AttentionError('OUT_OF_MEMORY',
-      `cannot allocate an output of ${plan.outLength} floats (${String(cause)})`, 'options.out');
+    throw new AttentionError('OUT_OF_MEMORY', `cannot allocate ${length} floats (${String(cause)})`, name);
   }
 }
+
+/** Number of weights a `returnWeights` call returns. */
+export const weightsLength = (p: ShapePlan) => p.batch * p.heads * p.seqQ * p.seqK;

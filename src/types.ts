@@ -1,6 +1,12 @@
 /** Where a causal mask is anchored when seqQ ≠ seqK. `true` means `'top-left'` (PyTorch `is_causal`). */
 export type CausalMode = boolean | 'top-left' | 'bottom-right';
 
+/**
+ * How scores become weights. `'softmax'` is standard attention; the others are the alternatives studied in
+ * the literature (see the README's "Beyond softmax" for formulas and what each row sums to).
+ */
+export type Activation = 'softmax' | 'softmax1' | 'squared' | 'sigmoid' | 'relu' | 'polynomial';
+
 /** Options of one attention call. Tensors are row-major; see {@link AttentionEngine.attention}. */
 export interface AttentionOptions {
   /** Batch size B (integer ≥ 1). */
@@ -33,6 +39,45 @@ export interface AttentionOptions {
   /** Shape of `mask`, broadcastable (right-aligned, size-1 dims broadcast) to [batch, heads, seqQ, seqK]. Default [seqQ, seqK]. */
   maskShape?: readonly number[];
   /** Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. */
+  out?: Float32Array;
+  /** Score normalisation. Default `'softmax'`. */
+  activation?: Activation;
+  /** `'squared'` only: ε in pᵢ² / (Σⱼ pⱼ² + ε). Finite, ≥ 0; default 1e-6. */
+  epsilon?: number;
+  /** `'sigmoid'` only: b in σ(sᵢ + b). Finite; default −ln(seqK). */
+  bias?: number;
+  /** `'polynomial'` only: integer p in sᵢᵖ / √seqK, 1 ≤ p ≤ 64; default 3. */
+  power?: number;
+  /** Gemma-2 soft-capping: scores ← softcap·tanh(scores / softcap) before the mask. Finite, > 0; default off. */
+  softcap?: number;
+  /**
+   * Also return the weight matrix [batch, heads, seqQ, seqK] (this materialises it: O(seqQ·seqK) memory).
+   * The call then returns `{ output, weights }`.
+   */
+  returnWeights?: boolean;
+}
+
+/** Result of a call with `returnWeights: true`. */
+export interface AttentionWithWeights {
+  /** [batch, heads, seqQ, headDimV] */
+  output: Float32Array;
+  /** [batch, heads, seqQ, seqK]; inadmissible (masked, causal) positions are exactly 0. */
+  weights: Float32Array;
+}
+
+/** Options of {@link AttentionEngine.linearAttention}. */
+export interface LinearAttentionOptions {
+  batch: number;
+  heads: number;
+  seqQ: number;
+  seqK: number;
+  headDim: number;
+  kvHeads?: number;
+  headDimV?: number;
+  /** As for attention: query i sees keys j ≤ i (`true`/`'top-left'`) or j ≤ i + seqK − seqQ (`'bottom-right'`). */
+  causal?: CausalMode;
+  /** ε in the denominator φ(qᵢ)·z + ε. Finite, ≥ 0; default 1e-6. */
+  epsilon?: number;
   out?: Float32Array;
 }
 
@@ -69,7 +114,14 @@ export interface AttentionEngine {
    * all row-major Float32Arrays. A query row with no admissible key yields zeros.
    * @throws AttentionError on invalid input (before any memory is touched) or when the call cannot fit in memory.
    */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
   attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array;
+  /**
+   * Linear attention (Katharopoulos et al. 2020), O((seqQ + seqK)·headDim·headDimV):
+   * outᵢ = φ(qᵢ)ᵀ S / (φ(qᵢ)ᵀ z + ε), S = Σⱼ φ(kⱼ) vⱼᵀ, z = Σⱼ φ(kⱼ) over the keys query i admits, φ = elu + 1.
+   * Same layouts, GQA and causal modes as {@link attention}; no mask or scale.
+   */
+  linearAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: LinearAttentionOptions): Float32Array;
   /** Releases the engine's memory; any later call throws `AttentionError` with code `'DISPOSED'`. Idempotent. */
   dispose(): void;
 }

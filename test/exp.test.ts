@@ -12,7 +12,7 @@ async function expOf(variant: WasmVariant, xs: Float32Array): Promise<Float32Arr
   const memory = kernels.memory;
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
   new Float32Array(memory.buffer, base, xs.length).set(xs);
-  kernels.expInPlace(base, xs.length);
+  kernels.mathInPlace(0, base, xs.length);
   return new Float32Array(memory.buffer, base, xs.length).slice();
 }
 

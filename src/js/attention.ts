@@ -1,15 +1,25 @@
-// The pure-JS kernel: the same maths as the wasm kernels, one query row at a time, written to be read.
+// The pure-JS kernels: the same maths as the wasm kernels, one query row at a time, written to be read.
 // Scores are accumulated in float64 (JS numbers), so this path is slightly *more* accurate than float32 wasm.
 import type { AttentionPlan } from '../plan.js';
-import { MASK_ADDITIVE_F32, MASK_BOOL_U8 } from '../plan.js';
+import {
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8,
+} from '../plan.js';
+
+/** σ(x) without overflow: e^(−|x|) ≤ 1 in both branches. */
+function sigmoid(x: number): number {
+  const e = Math.exp(-Math.abs(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
 
 /**
- * out (B,H,L,Dv) = softmax(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale + mask) · v (B,KVH,S,Dv).
- * Memory beyond the output: one row of S scores.
+ * out (B,H,L,Dv) = act(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale [softcapped] + mask) · v (B,KVH,S,Dv),
+ * and, when `weights` is given, the weights (B,H,L,S). Memory beyond the outputs: one row of S scores.
  */
-export function attentionRows(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, plan: AttentionPlan): void {
+export function attentionRows(
+  out: Float32Array, weights: Float32Array | null, q: Float32Array, k: Float32Array, v: Float32Array, plan: AttentionPlan,
+): void {
   const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, scale } = plan;
-  const { causal, causalOffset, mask, maskKind } = plan;
+  const { causal, causalOffset, mask, maskKind, activation, softcap, param, power } = plan;
   const [msB, msH, msL, msS] = plan.maskStrides;
   const group = H / KVH;
   const s = new Float64Array(S);
@@ -21,19 +31,20 @@ export function attentionRows(out: Float32Array, q: Float32Array, k: Float32Arra
       const kHead = kv * S * D;
       const vHead = kv * S * Dv;
       for (let i = 0; i < L; i++) {
-        const qRow = ((b * H + h) * L + i) * D;
-        const oRow = ((b * H + h) * L + i) * Dv;
+        const row = (b * H + h) * L + i;
+        const qRow = row * D;
         const mRow = b * msB + h * msH + i * msL;
         // Keys past the causal limit are never read.
         const limit = causal ? Math.max(0, Math.min(S, i + causalOffset + 1)) : S;
 
-        // s (S) = q_i (D) · kᵀ (D,S) · scale + mask; inadmissible keys get −∞
+        // s (S) = q_i (D) · kᵀ (D,S) · scale, softcapped, + mask; inadmissible keys get −∞
         let max = -Infinity;
         for (let j = 0; j < limit; j++) {
           const kRow = kHead + j * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qRow + d]! * k[kRow + d]!;
           let score = dot * scale;
+          if (softcap > 0) score = softcap * Math.tanh(score / softcap);
           if (maskKind === MASK_ADDITIVE_F32) score += mask![mRow + j * msS]!;
           else if (maskKind === MASK_BOOL_U8 && mask![mRow + j * msS] === 0) score = -Infinity;
           s[j] = score;
@@ -42,25 +53,50 @@ export function attentionRows(out: Float32Array, q: Float32Array, k: Float32Arra
           if (score > max) max = score;
         }
 
-        // Softmax pass 2: p_j = e^(s_j − max) and their sum. With no admissible key max is −∞; exponentiate
-        // against 0 so every p_j is e^(−∞) = 0 instead of e^(−∞ + ∞) = NaN, and the row comes out as zeros.
-        const ref = max === -Infinity ? 0 : max;
-        let sum = 0;
-        for (let j = 0; j < limit; j++) {
-          const p = Math.exp(s[j]! - ref);
-          s[j] = p;
-          sum += p;
+        // Pass 2: weights p_j and the row's denominator.
+        let denominator = 1;
+        if (activation === ACT_SOFTMAX || activation === ACT_SOFTMAX1) {
+          // softmax1 = e^(s_i) / (1 + Σ e^(s_j)): with ref = max(0, max), the "1" becomes e^(−ref) ≤ 1.
+          // With no admissible key (softmax) max is −∞; exponentiate against 0 so every p_j is e^(−∞) = 0
+          // instead of e^(−∞ + ∞) = NaN, and the row comes out as zeros.
+          const ref = activation === ACT_SOFTMAX1 ? Math.max(0, max) : max === -Infinity ? 0 : max;
+          let sum = activation === ACT_SOFTMAX1 ? Math.exp(-ref) : 0;
+          for (let j = 0; j < limit; j++) {
+            const p = Math.exp(s[j]! - ref);
+            s[j] = p;
+            sum += p;
+          }
+          denominator = sum;
+        } else {
+          let sum = 0;
+          for (let j = 0; j < limit; j++) {
+            const x = s[j]!;
+            let p = 0; // masked positions contribute exactly 0, whatever f(−∞) would be
+            if (x !== -Infinity) {
+              if (activation === ACT_SQUARED) p = x * x;
+              else if (activation === ACT_SIGMOID) p = sigmoid(x + param);
+              else if (activation === ACT_RELU) p = Math.max(0, x) * param;
+              else if (activation === ACT_POLYNOMIAL) p = x ** power * param;
+            }
+            s[j] = p;
+            sum += p;
+          }
+          // squared: Σp² can be ~0 when every score is ~0; ε keeps p²/Σp² from dividing by (nearly) zero.
+          if (activation === ACT_SQUARED) denominator = sum + param;
         }
 
-        // Softmax pass 3, folded into the product: out_i (Dv) = (p (S) · v (S,Dv)) / sum.
+        // Pass 3, folded into the product: out_i (Dv) = (p (S) · v (S,Dv)) / denominator.
         o.fill(0);
         for (let j = 0; j < limit; j++) {
           const p = s[j]!;
           const vRow = vHead + j * Dv;
           for (let c = 0; c < Dv; c++) o[c] = o[c]! + p * v[vRow + c]!;
         }
-        const inv = sum === 0 ? 0 : 1 / sum;
-        for (let c = 0; c < Dv; c++) out[oRow + c] = o[c]! * inv;
+        const inv = denominator === 0 ? 0 : 1 / denominator;
+        for (let c = 0; c < Dv; c++) out[row * Dv + c] = o[c]! * inv;
+        if (weights !== null) {
+          for (let j = 0; j < S; j++) weights[row * S + j] = j < limit ? s[j]! * inv : 0;
+        }
       }
     }
   }

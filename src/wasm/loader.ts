@@ -7,14 +7,21 @@ export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   relaxedSimd(): number;
-  scratchBytes(S: number, D: number, Dv: number): number;
-  expInPlace(ptr: number, n: number): void;
+  scratchBytes(S: number, D: number, Dv: number, weights: number): number;
+  linearScratchBytes(D: number, Dv: number): number;
+  mathInPlace(fn: number, ptr: number, n: number): void;
   attention(
     q: number, k: number, v: number, out: number,
     B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
     scale: number, causal: number, causalOffset: number,
     mask: number, maskKind: number, msB: number, msH: number, msL: number, msS: number,
+    activation: number, softcap: number, param: number, power: number, weights: number,
     scratch: number,
+  ): void;
+  linearAttention(
+    q: number, k: number, v: number, out: number,
+    B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
+    causal: number, causalOffset: number, eps: number, scratch: number,
   ): void;
 }
 
