@@ -213,11 +213,14 @@ function attendBlock(
   }
 }
 
-/** 1 / the row's denominator: Σp for softmax (0 when nothing was admissible), Σp² + ε for squared, 1 otherwise. */
+/** 1 / the row's denominator: Σp for softmax, Σp² + ε for squared, 1 otherwise; 0 for a zero denominator. */
 // @ts-ignore: decorator
 @inline function reciprocalDenominator(activation: i32, sum: f32, param: f32): f32 {
   if (activation == ACT_SOFTMAX || activation == ACT_SOFTMAX1) return sum == 0 ? 0 : <f32>1 / sum;
-  if (activation == ACT_SQUARED) return <f32>1 / (sum + param);
+  if (activation == ACT_SQUARED) {
+    const d = sum + param;
+    return d == 0 ? 0 : <f32>1 / d; // ε = 0 and nothing admissible (or all scores exactly 0): zeros, not 0/0
+  }
   return 1;
 }
 

@@ -60,7 +60,8 @@ export const TANH_TABLE: usize = memory.data<f32>([
 /**
  * tanh on four lanes. Below |x| = 0.3125 an odd Taylor polynomial to x⁹ (truncation ≤ 2.5e-8 absolute);
  * above, (1 − t)/(1 + t) with t = e^(−2|x|) ≤ 0.54, where the subtraction loses at most 2 bits.
- * Max relative error ≈ 4e-7 everywhere; ±∞ → ±1, NaN propagates.
+ * Max relative error 2.2e-7 (plain) / 2.3e-7 (relaxed) on [−20, 20], measured by test/exp.test.ts;
+ * ±∞ → ±1, ±0 and tiny values pass through exactly, NaN propagates.
  */
 // @ts-ignore: decorator
 @inline export function vtanh(x: v128): v128 {

@@ -53,6 +53,17 @@ const badCases: Bad[] = [
   ['mask length right for shape, shape wrong', 'SHAPE_MISMATCH', 'options.mask', [q, k, v, opts({ mask: new Uint8Array(30), maskShape: [1, 6] })]],
   ['maskShape without mask', 'INVALID_OPTION', 'options.maskShape', [q, k, v, opts({ maskShape: [5, 6] })]],
   ['out too short', 'SHAPE_MISMATCH', 'options.out', [q, k, v, opts({ out: new Float32Array(10) })]],
+  ['unknown activation', 'INVALID_OPTION', 'options.activation', [q, k, v, opts({ activation: 'gelu' })]],
+  ['epsilon with softmax', 'INVALID_OPTION', 'options.epsilon', [q, k, v, opts({ epsilon: 1e-3 })]],
+  ['bias with relu', 'INVALID_OPTION', 'options.bias', [q, k, v, opts({ activation: 'relu', bias: 1 })]],
+  ['power with sigmoid', 'INVALID_OPTION', 'options.power', [q, k, v, opts({ activation: 'sigmoid', power: 2 })]],
+  ['power 2.5', 'INVALID_OPTION', 'options.power', [q, k, v, opts({ activation: 'polynomial', power: 2.5 })]],
+  ['power 0', 'INVALID_OPTION', 'options.power', [q, k, v, opts({ activation: 'polynomial', power: 0 })]],
+  ['epsilon −1', 'INVALID_OPTION', 'options.epsilon', [q, k, v, opts({ activation: 'squared', epsilon: -1 })]],
+  ['bias NaN', 'INVALID_OPTION', 'options.bias', [q, k, v, opts({ activation: 'sigmoid', bias: NaN })]],
+  ['softcap 0', 'INVALID_OPTION', 'options.softcap', [q, k, v, opts({ softcap: 0 })]],
+  ['softcap −3', 'INVALID_OPTION', 'options.softcap', [q, k, v, opts({ softcap: -3 })]],
+  ['returnWeights "yes"', 'INVALID_OPTION', 'options.returnWeights', [q, k, v, opts({ returnWeights: 'yes' })]],
   ['out a Float64Array', 'INVALID_TYPE', 'options.out', [q, k, v, opts({ out: new Float64Array(2 * 4 * 5 * 8) })]],
 ];
 
@@ -90,12 +101,26 @@ describe.each(BACKEND_NAMES)('%s rejects bad input', (backend) => {
   });
 });
 
+describe.each(BACKEND_NAMES)('%s rejects bad linearAttention input', (backend) => {
+  test.each([
+    ['a mask', 'INVALID_OPTION', 'options.mask', { mask: new Uint8Array(30) }],
+    ['an activation', 'INVALID_OPTION', 'options.activation', { activation: 'softmax' }],
+    ['epsilon −1', 'INVALID_OPTION', 'options.epsilon', { epsilon: -1 }],
+    ['kvHeads 3', 'SHAPE_MISMATCH', 'options.kvHeads', { kvHeads: 3 }],
+  ] as const)('%s → %s', (_, code, argument, extra) => {
+    const engine = engines.get(backend)!;
+    expectAttentionError(() => engine.linearAttention(q, k, v, { ...base, ...extra } as never), code, argument);
+    expect(engine.linearAttention(q, k, v, base).length).toBe(2 * 4 * 5 * 8);
+  });
+});
+
 describe('engine lifecycle and backend selection', () => {
   test.each(BACKEND_NAMES)('%s: dispose is idempotent and later calls throw DISPOSED', async (backend) => {
     const engine = await createAttention({ backend });
     engine.dispose();
     engine.dispose();
     expectAttentionError(() => engine.attention(q, k, v, base), 'DISPOSED');
+    expectAttentionError(() => engine.linearAttention(q, k, v, base), 'DISPOSED');
   });
 
   test('auto picks relaxed SIMD where it validates (this suite runs with the flag)', async () => {

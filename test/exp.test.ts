@@ -5,14 +5,14 @@ import type { WasmVariant } from '../src/wasm/loader.js';
 
 const N = 1 << 20;
 
-async function expOf(variant: WasmVariant, xs: Float32Array): Promise<Float32Array> {
+async function mathOf(fn: 0 | 1, variant: WasmVariant, xs: Float32Array): Promise<Float32Array> {
   const kernels = await instantiate(variant);
   const base = kernels.heapBase();
   const bytes = base + xs.byteLength;
   const memory = kernels.memory;
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
   new Float32Array(memory.buffer, base, xs.length).set(xs);
-  kernels.mathInPlace(0, base, xs.length);
+  kernels.mathInPlace(fn, base, xs.length);
   return new Float32Array(memory.buffer, base, xs.length).slice();
 }
 
@@ -22,7 +22,7 @@ describe.each([
 ] as const)('%s vexp', (variant, bound) => {
   test(`max relative error ≤ ${bound} on [−87.3, 0]`, async () => {
     const xs = Float32Array.from({ length: N }, (_, i) => -87.3 * (i / (N - 1)));
-    const got = await expOf(variant, xs);
+    const got = await mathOf(0, variant, xs);
     let worst = 0;
     for (let i = 0; i < N; i++) {
       const want = Math.exp(xs[i]!);
@@ -33,7 +33,7 @@ describe.each([
   });
 
   test('special values: exp(0) = 1, exp(−∞) = 0, flush below −87.34, NaN propagates', async () => {
-    const got = await expOf(variant, Float32Array.from([0, -Infinity, -87.5, -1000, NaN, -0, -1e-30, -87.3]));
+    const got = await mathOf(0, variant, Float32Array.from([0, -Infinity, -87.5, -1000, NaN, -0, -1e-30, -87.3]));
     expect(got[0]).toBe(1);
     expect(got[1]).toBe(0);
     expect(got[2]).toBe(0);
@@ -42,5 +42,25 @@ describe.each([
     expect(got[5]).toBe(1);
     expect(got[6]).toBe(1);
     expect(Math.abs(got[7]! - Math.exp(Math.fround(-87.3))) / Math.exp(Math.fround(-87.3))).toBeLessThan(1e-6);
+  });
+});
+
+describe.each(['wasm-simd', 'wasm-relaxed-simd'] as const)('%s vtanh (soft-capping)', (variant) => {
+  test('max relative error ≤ 4e-7 on [−20, 20], odd, saturating, NaN-propagating', async () => {
+    const xs = Float32Array.from({ length: N }, (_, i) => -20 + 40 * (i / (N - 1)));
+    const got = await mathOf(1, variant, xs);
+    let worst = 0;
+    for (let i = 0; i < N; i++) {
+      const want = Math.tanh(xs[i]!);
+      if (want !== 0) worst = Math.max(worst, Math.abs(got[i]! - want) / Math.abs(want));
+    }
+    console.log(`${variant}: tanh max rel err ${worst.toExponential(2)} over ${N} points`);
+    expect(worst).toBeLessThanOrEqual(4e-7);
+    const special = await mathOf(1, variant, Float32Array.from([0, -0, Infinity, -Infinity, NaN, 1e-30, -1e-30, 0.3125]));
+    expect(Array.from(special.subarray(0, 4))).toEqual([0, -0, 1, -1]);
+    expect(special[4]).toBeNaN();
+    expect(special[5]).toBe(Math.fround(1e-30));
+    expect(special[6]).toBe(Math.fround(-1e-30));
+    expect(Math.abs(special[7]! - Math.tanh(0.3125)) / Math.tanh(0.3125)).toBeLessThan(4e-7);
   });
 });
