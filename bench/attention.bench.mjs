@@ -1,13 +1,16 @@
-// npm run bench: every backend of the one list on S1–S5, in one process, timed with tinybench.
-// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3]
-import { writeFileSync } from 'node:fs';
+// npm run bench: every backend of the one list on S1–S5, each activation on S2, and linear vs softmax
+// attention as the sequence grows — all in one process, timed with tinybench.
+// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear]
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Bench } from 'tinybench';
-import { BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
+import { ACTIVATIONS, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
 import { SHAPES, flops, inputsFor, optionsOf } from './shapes.mjs';
 
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+const listArg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1].split(',') : null);
+const only = listArg('--only');
+const skip = listArg('--skip') ?? [];
 const shapes = SHAPES.filter((s) => only === null || only.includes(s.id));
 
 const engines = [];
@@ -15,6 +18,8 @@ for (const { name } of BACKENDS) {
   if (isBackendSupported(name)) engines.push(await createAttention({ backend: name }));
   else console.warn(`${name}: not supported by this runtime, skipped (Node 20 needs --experimental-wasm-relaxed-simd)`);
 }
+const engine = (name) => engines.find((e) => e.backend === name);
+const wasmEngines = engines.filter((e) => e.backend !== 'js');
 
 function maxAbsDiff(a, b) {
   let m = 0;
@@ -22,52 +27,112 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
-const rows = [];
-for (const shape of shapes) {
-  const { q, k, v } = inputsFor(shape);
-  const options = optionsOf(shape);
-  // Every backend's answer is checked against the JS fallback before it is timed.
-  const js = engines.find((e) => e.backend === 'js').attention(q, k, v, options);
-  const medians = new Map();
-  for (const engine of engines) {
-    const err = maxAbsDiff(engine.attention(q, k, v, options), js);
-    if (!(err <= 1e-5)) throw new Error(`${engine.backend} ${shape.id}: max abs diff ${err} vs JS`);
-    const slow = engine.backend === 'js' && flops(shape) > 1e9;
-    // tinybench runs at least `iterations` and at least `time` ms; the JS fallback on S3 takes seconds a call.
-    const bench = new Bench({ time: slow ? 0 : 1500, iterations: slow ? 3 : 10, warmupIterations: slow ? 1 : 5 });
-    bench.add(engine.backend, () => engine.attention(q, k, v, options));
-    await bench.run();
-    const result = bench.tasks[0].result;
-    if (result.state !== 'completed') throw new Error(`${engine.backend} ${shape.id}: ${result.state}`);
-    medians.set(engine.backend, { ms: result.latency.p50, samples: result.latency.samplesCount ?? bench.tasks[0].runs });
-  }
-  const jsMs = medians.get('js').ms;
-  for (const [backend, { ms, samples }] of medians) {
-    rows.push({ shape: `${shape.id} ${shape.label}`, backend, ms, gflops: flops(shape) / ms / 1e6, vsJs: jsMs / ms, samples });
-  }
+/** Median ms of `fn` with tinybench; few iterations for calls that take seconds. */
+async function medianMs(name, fn, slow = false) {
+  const bench = new Bench({ time: slow ? 0 : 1000, iterations: slow ? 3 : 10, warmupIterations: slow ? 1 : 3 });
+  bench.add(name, fn);
+  await bench.run();
+  const result = bench.tasks[0].result;
+  if (result.state !== 'completed') throw new Error(`${name}: ${result.state} ${result.error ?? ''}`);
+  return { ms: result.latency.p50, samples: result.latency.samplesCount ?? bench.tasks[0].runs };
 }
 
-const header = '| shape | backend | median ms | GFLOP/s | × JS | samples |\n|---|---|---:|---:|---:|---:|';
-const table = rows.map((r) => `| ${r.shape} | ${r.backend} | ${r.ms.toFixed(2)} | ${r.gflops.toFixed(1)} | ${r.vsJs.toFixed(1)} | ${r.samples} |`);
+const sections = [];
+
+// 1. Backends on S1–S5. Every backend's answer is checked against the JS fallback (itself tested against
+// float64) before it is timed.
+{
+  const rows = [];
+  for (const shape of shapes) {
+    const { q, k, v } = inputsFor(shape);
+    const options = optionsOf(shape);
+    const js = engine('js').attention(q, k, v, options);
+    const medians = new Map();
+    for (const e of engines) {
+      const err = maxAbsDiff(e.attention(q, k, v, options), js);
+      if (!(err <= 1e-5)) throw new Error(`${e.backend} ${shape.id}: max abs diff ${err} vs JS`);
+      medians.set(e.backend, await medianMs(`${e.backend} ${shape.id}`, () => e.attention(q, k, v, options),
+        e.backend === 'js' && flops(shape) > 1e9));
+    }
+    const jsMs = medians.get('js').ms;
+    for (const [backend, { ms, samples }] of medians) {
+      rows.push(`| ${shape.id} ${shape.label} | ${backend} | ${ms.toFixed(2)} | ${(flops(shape) / ms / 1e6).toFixed(1)} | ${(jsMs / ms).toFixed(1)} | ${samples} |`);
+    }
+  }
+  sections.push(['Backends on S1–S5',
+    '| shape | backend | median ms | GFLOP/s | × JS | samples |\n|---|---|---:|---:|---:|---:|\n' + rows.join('\n')]);
+  console.log(sections.at(-1)[1] + '\n');
+}
+
+// 2. Each activation on S2, next to softmax (wasm backends; weights are not materialised).
+if (!skip.includes('activations') && (only === null || only.includes('S2'))) {
+  const shape = SHAPES.find((s) => s.id === 'S2');
+  const { q, k, v } = inputsFor(shape);
+  const rows = [];
+  for (const e of wasmEngines) {
+    let softmaxMs = NaN;
+    for (const activation of ACTIVATIONS) {
+      const options = { ...optionsOf(shape), activation };
+      const err = maxAbsDiff(e.attention(q, k, v, options), engine('js').attention(q, k, v, options));
+      if (!(err <= 1e-4)) throw new Error(`${e.backend} ${activation}: max abs diff ${err} vs JS`);
+      const { ms, samples } = await medianMs(`${e.backend} ${activation}`, () => e.attention(q, k, v, options));
+      if (activation === 'softmax') softmaxMs = ms;
+      rows.push(`| ${activation} | ${e.backend} | ${ms.toFixed(2)} | ${(flops(shape) / ms / 1e6).toFixed(1)} | ${(softmaxMs / ms).toFixed(2)} | ${samples} |`);
+    }
+  }
+  sections.push(['Activations on S2 (B1 H12 L512 D64)',
+    '| activation | backend | median ms | GFLOP/s | speed vs softmax | samples |\n|---|---|---:|---:|---:|---:|\n' + rows.join('\n')]);
+  console.log(sections.at(-1)[1] + '\n');
+}
+
+// 3. Linear attention (O(n)) against softmax attention (O(n²)) as the sequence grows, best wasm backend.
+if (!skip.includes('linear')) {
+  const e = wasmEngines[0] ?? engine('js');
+  const rows = [];
+  const crossover = {};
+  for (const causal of [false, true]) {
+    for (const n of [32, 64, 128, 256, 512, 1024, 2048, 4096]) {
+      const shape = { batch: 1, heads: 8, seqQ: n, seqK: n, headDim: 64, causal };
+      const { q, k, v } = inputsFor(shape);
+      const soft = await medianMs(`softmax ${n}`, () => e.attention(q, k, v, shape));
+      const lin = await medianMs(`linear ${n}`, () => e.linearAttention(q, k, v, shape));
+      if (lin.ms < soft.ms && crossover[causal] === undefined) crossover[causal] = n;
+      rows.push(`| ${n} | ${causal ? 'causal' : 'full'} | ${soft.ms.toFixed(3)} | ${lin.ms.toFixed(3)} | ${(soft.ms / lin.ms).toFixed(2)} |`);
+    }
+  }
+  const note = [false, true].map((c) => `${c ? 'causal' : 'full'}: linear is faster from seqQ = seqK = ${crossover[c] ?? '> 4096'}`).join('; ');
+  sections.push([`Linear vs softmax attention (${e.backend}, B1 H8 D64)`,
+    `${note}.\n\n| seq | mask | softmax ms | linear ms | softmax ÷ linear |\n|---|---|---:|---:|---:|\n` + rows.join('\n')]);
+  console.log(sections.at(-1)[1] + '\n');
+}
+
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
   `Node ${process.version} (${process.execArgv.join(' ') || 'no flags'}), ${os.platform()} ${os.arch()}`;
-const markdown = [header, ...table].join('\n');
-console.log(`\n${machine}\n\n${markdown}\n`);
+console.log(machine);
 
 if (args.includes('--write')) {
+  const file = new URL('./RESULTS.md', import.meta.url);
+  // Keep the peer section that `npm run bench:peers -- --write` maintains.
+  let peers = '';
+  try {
+    const old = readFileSync(file, 'utf8');
+    const start = old.indexOf('<!-- peers:start -->');
+    const end = old.indexOf('<!-- peers:end -->');
+    if (start >= 0 && end > start) peers = old.slice(start, end + '<!-- peers:end -->'.length) + '\n';
+  } catch {}
   const date = new Date().toISOString().slice(0, 10);
-  writeFileSync(new URL('./RESULTS.md', import.meta.url), `# Benchmark results
+  writeFileSync(file, `# Benchmark results
 
-Measured ${date} with \`npm run bench -- --write\` (one process, one thread, all backends side by side).
+Measured ${date} with \`npm run bench -- --write\` (one process, one thread, everything side by side).
 
 - Machine: ${machine}
 - Each call is a whole \`engine.attention(q, k, v, options)\`: copies into wasm memory, kernel, copy out.
 - GFLOP/s counts 4·B·H·Lq·Lk·D for every shape, causal (S5) included, as the peer table in shared/README.md does.
-- × JS is the JS fallback's median divided by the row's median, both from this run. The machine is shared and
-  noisy: treat single numbers as ±20 %, ratios from one run as the comparison.
+- Ratios (× JS, speed vs softmax, softmax ÷ linear) divide medians from this same run. The machine is shared
+  and noisy: treat single numbers as ±20 %, ratios from one run as the comparison.
 
-${markdown}
-`);
+${sections.map(([title, body]) => `## ${title}\n\n${body}\n`).join('\n')}
+${peers}`);
   console.log('wrote bench/RESULTS.md');
 }
 for (const e of engines) e.dispose();
