@@ -3,7 +3,7 @@
 // scratch, are turned into weights (for softmax: unnormalised, against a running row max), and are
 // immediately multiplied into a BR×Dv accumulator. Extra memory is O(S·D) for the packed keys plus
 // O(BR·(BC + Dv)); the full seqQ × seqK score matrix never exists unless the caller asks for the weights.
-import { LANE_TABLE, hmax, hsum, sexp, vexp, vtanh } from "./vmath";
+import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
 import { ceil8, packKeys, padValues } from "./pack";
 import { pv1x8, pv4x8, qk1x8, qk4x8 } from "./gemm";
 
@@ -243,8 +243,9 @@ function normaliseAndStore(
 /**
  * One row of one key block: x ← s·scale, softcapped, plus the additive mask; inadmissible keys (causal cut,
  * block end, bool mask 0, float mask −∞) get weight exactly 0. Then per activation:
- * - softmax family: p = e^(x − m_new) with m_new = max(m_old, max x), corr = e^(m_old − m_new),
- *   sum ← sum·corr + Σp. Subtracting the running max keeps every exponent ≤ 0, so nothing overflows.
+ * - softmax family (in base 2: x is multiplied by log2 e, so p = 2^(x − m) = e^(s − m/log2 e)):
+ *   p = 2^(x − m_new) with m_new = max(m_old, max x), corr = 2^(m_old − m_new), sum ← sum·corr + Σp.
+ *   Subtracting the running max keeps every exponent ≤ 0, so nothing overflows however large the logits.
  * - the others: p = f(x) directly, corr = 1, sum ← sum + Σp (only squared divides by it).
  * Groups are always 4 wide and the scratch row is 8-padded, so there is no scalar tail.
  */
@@ -252,6 +253,30 @@ function weighRow(
   s: usize, cols: i32, limit: i32, scale: f32, softcap: f32, mask: usize, maskKind: i32, msS: i32,
   activation: i32, param: f32, power: i32, rowMax: usize, rowSum: usize, rowCorr: usize,
 ): void {
+  const softmaxFamily = activation <= ACT_SOFTMAX1;
+  let vmax = f32x4.splat(NEG_INF);
+  let vsum = f32x4.splat(0);
+  if (softmaxFamily && maskKind == MASK_NONE && softcap == 0 && limit >= cols && (cols & 3) == 0 && scale > 0) {
+    // The common case, a block with nothing to mask: the max of the raw scores times the positive scale is the
+    // max of the scaled ones, so the scores need not be stored back before exponentiation.
+    for (let j = 0; j < cols; j += 4) vmax = f32x4.pmax(vmax, v128.load(s + (<usize>j << 2)));
+    const c = scale * LOG2E;
+    const mOld = load<f32>(rowMax);
+    const mNew = max(mOld, hmax(vmax) * c);
+    const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
+    const vc = f32x4.splat(c);
+    const vref = f32x4.splat(mRef);
+    for (let j = 0; j < cols; j += 4) {
+      const ptr = s + (<usize>j << 2);
+      // Rounded product, then subtraction (not one fused op): the row's max then gets exactly 2^0 = 1.
+      const p = vexp2(f32x4.sub(f32x4.mul(v128.load(ptr), vc), vref));
+      v128.store(ptr, p);
+      vsum = f32x4.add(vsum, p);
+    }
+    finishSoftmaxRow(mOld, mNew, mRef, vsum, rowMax, rowSum, rowCorr);
+    return;
+  }
+
   const vscale = f32x4.splat(scale);
   const vlimit = i32x4.splat(limit);
   const step = v128.load(LANE_TABLE, 16);
@@ -260,10 +285,8 @@ function weighRow(
   const capped = softcap > 0;
   const vcap = f32x4.splat(softcap);
   const vinvcap = f32x4.splat(<f32>1 / softcap);
-  const softmaxFamily = activation <= ACT_SOFTMAX1;
+  const vlog2e = f32x4.splat(softmaxFamily ? LOG2E : 1);
   let lane = v128.load(LANE_TABLE);
-  let vmax = ninf;
-  let vsum = f32x4.splat(0);
   // A mask broadcast along keys (msS = 0) is one value for the whole row.
   const maskStep: usize = msS != 0 ? (maskKind == MASK_BOOL_U8 ? 4 : 16) : 0;
   let maskRow = ninf;
@@ -285,7 +308,7 @@ function weighRow(
       admissible = v128.and(admissible, i32x4.ne(bits, zero));
     }
     if (softmaxFamily) {
-      x = v128.bitselect(x, ninf, admissible);
+      x = v128.bitselect(f32x4.mul(x, vlog2e), ninf, admissible);
       vmax = f32x4.pmax(vmax, x);
     } else {
       x = v128.and(mapScore(x, activation, param, power), admissible);
@@ -302,16 +325,23 @@ function weighRow(
   }
   const mOld = load<f32>(rowMax);
   const mNew = max(mOld, hmax(vmax));
-  // With nothing admissible yet, exponentiate against 0: e^(−∞ − 0) = 0, never e^(−∞ + ∞) = NaN.
+  // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
   const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
   const vref = f32x4.splat(mRef);
   for (let j = 0; j < cols; j += 4) {
     const ptr = s + (<usize>j << 2);
-    const p = vexp(f32x4.sub(v128.load(ptr), vref));
+    const p = vexp2(f32x4.sub(v128.load(ptr), vref));
     v128.store(ptr, p);
     vsum = f32x4.add(vsum, p);
   }
-  const corr = sexp(mOld - mRef);
+  finishSoftmaxRow(mOld, mNew, mRef, vsum, rowMax, rowSum, rowCorr);
+}
+
+// @ts-ignore: decorator
+@inline function finishSoftmaxRow(
+  mOld: f32, mNew: f32, mRef: f32, vsum: v128, rowMax: usize, rowSum: usize, rowCorr: usize,
+): void {
+  const corr = sexp2(mOld - mRef);
   store<f32>(rowCorr, corr);
   store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
   store<f32>(rowMax, mNew);

@@ -1,7 +1,7 @@
 // The module's exports. Memory is a grow-only arena owned by the TypeScript side, starting at heapBase().
 export { attention, scratchBytes, BR, BC } from "./attention";
 export { linearAttention, linearScratchBytes } from "./linear";
-import { vexp, vtanh } from "./vmath";
+import { vexp, vexp2, vtanh } from "./vmath";
 
 /** First byte the host may use; static data (constant tables) lies below it. */
 export function heapBase(): usize {
@@ -13,11 +13,11 @@ export function relaxedSimd(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }
 
-/** Test hook: e^x (fn 0) or tanh x (fn 1) over n floats in place (n a multiple of 4), to measure accuracy. */
+/** Test hook: e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place (n a multiple of 4), to measure accuracy. */
 export function mathInPlace(fn: i32, ptr: usize, n: i32): void {
   for (let i = 0; i < n; i += 4) {
     const p = ptr + (<usize>i << 2);
     const x = v128.load(p);
-    v128.store(p, fn == 0 ? vexp(x) : vtanh(x));
+    v128.store(p, fn == 0 ? vexp(x) : fn == 1 ? vtanh(x) : vexp2(x));
   }
 }

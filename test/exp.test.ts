@@ -5,7 +5,7 @@ import type { WasmVariant } from '../src/wasm/loader.js';
 
 const N = 1 << 20;
 
-async function mathOf(fn: 0 | 1, variant: WasmVariant, xs: Float32Array): Promise<Float32Array> {
+async function mathOf(fn: 0 | 1 | 2, variant: WasmVariant, xs: Float32Array): Promise<Float32Array> {
   const kernels = await instantiate(variant);
   const base = kernels.heapBase();
   const bytes = base + xs.byteLength;
@@ -62,5 +62,24 @@ describe.each(['wasm-simd', 'wasm-relaxed-simd'] as const)('%s vtanh (soft-cappi
     expect(special[5]).toBe(Math.fround(1e-30));
     expect(special[6]).toBe(Math.fround(-1e-30));
     expect(Math.abs(special[7]! - Math.tanh(0.3125)) / Math.tanh(0.3125)).toBeLessThan(4e-7);
+  });
+});
+
+describe.each(['wasm-simd', 'wasm-relaxed-simd'] as const)('%s vexp2 (the softmax kernels work in base 2)', (variant) => {
+  test('max relative error ≤ 1.9e-7 on [−126, 0]; 2^0 = 1, 2^−∞ = 0, flush below −126, NaN propagates', async () => {
+    const xs = Float32Array.from({ length: N }, (_, i) => -126 * (i / (N - 1)));
+    const got = await mathOf(2, variant, xs);
+    let worst = 0;
+    for (let i = 0; i < N; i++) {
+      const want = 2 ** xs[i]!;
+      worst = Math.max(worst, Math.abs(got[i]! - want) / want);
+    }
+    console.log(`${variant}: exp2 max rel err ${worst.toExponential(2)} over ${N} points`);
+    expect(worst).toBeLessThanOrEqual(1.9e-7);
+    const special = await mathOf(2, variant, Float32Array.from([0, -0, -Infinity, -126.5, -1000, NaN, -1, -0.5]));
+    expect(Array.from(special.subarray(0, 5))).toEqual([1, 1, 0, 0, 0]);
+    expect(special[5]).toBeNaN();
+    expect(special[6]).toBe(0.5);
+    expect(Math.abs(special[7]! - Math.SQRT1_2) / Math.SQRT1_2).toBeLessThan(1.8e-7);
   });
 });
