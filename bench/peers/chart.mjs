@@ -7,8 +7,10 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  *   groups: { label: string, values: ({ gflops: number, mismatch?: boolean } | { failed: string })[] }[] }} chart
  */
 export function barChartSvg({ title, subtitle, engines, groups, footnote = '' }) {
-  const width = 960;
-  const left = 250, right = 90, top = 92, bar = 15, gap = 3, groupGap = 22;
+  const width = 980;
+  const left = 250, right = 90, bar = 15, gap = 3, groupGap = 22;
+  const legendRows = (() => { let n = 1, lx = 40; for (const e of engines) { const w = 16 + e.name.length * 7 + 18; if (lx + w > width - 20 && lx > 40) { n++; lx = 40; } lx += w; } return n; })();
+  const top = 92 + (legendRows - 1) * 18;
   const plotW = width - left - right;
   const groupH = engines.length * (bar + gap) - gap;
   const plotBottom = top + groups.length * (groupH + groupGap) - groupGap + 8;
@@ -22,12 +24,14 @@ export function barChartSvg({ title, subtitle, engines, groups, footnote = '' })
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="${width / 2}" y="28" text-anchor="middle" font-size="18" font-weight="600" fill="#111">${esc(title)}</text>`);
   out.push(`<text x="${width / 2}" y="48" text-anchor="middle" font-size="12" fill="#555">${esc(subtitle)}</text>`);
-  // legend
-  let lx = left;
+  // legend, wrapped onto as many rows as it needs
+  let lx = 40, ly = 62;
   for (const e of engines) {
-    out.push(`<rect x="${lx}" y="62" width="12" height="12" fill="${e.color}"/>`);
-    out.push(`<text x="${lx + 16}" y="72" font-size="12" fill="#222">${esc(e.name)}</text>`);
-    lx += 22 + e.name.length * 7;
+    const w = 16 + e.name.length * 7 + 18;
+    if (lx + w > width - 20 && lx > 40) { lx = 40; ly += 18; }
+    out.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${e.color}"/>`);
+    out.push(`<text x="${lx + 16}" y="${ly + 10}" font-size="12" fill="#222">${esc(e.name)}</text>`);
+    lx += w;
   }
   // grid + axis labels
   for (let g = 0; g <= axisMax; g += step) {
@@ -39,8 +43,9 @@ export function barChartSvg({ title, subtitle, engines, groups, footnote = '' })
   let y = top;
   for (const group of groups) {
     const [head, ...rest] = group.label.split('\n');
-    out.push(`<text x="${left - 10}" y="${y + groupH / 2 - (rest.length ? 2 : -4)}" text-anchor="end" font-size="13" font-weight="600" fill="#111">${esc(head)}</text>`);
-    rest.forEach((line, i) => out.push(`<text x="${left - 10}" y="${y + groupH / 2 + 13 + i * 13}" text-anchor="end" font-size="11" fill="#555">${esc(line)}</text>`));
+    const labelTop = y + groupH / 2 - (15 + rest.length * 14) / 2 + 12;
+    out.push(`<text x="${left - 10}" y="${labelTop}" text-anchor="end" font-size="13" font-weight="600" fill="#111">${esc(head)}</text>`);
+    rest.forEach((line, i) => out.push(`<text x="${left - 10}" y="${labelTop + 15 + i * 14}" text-anchor="end" font-size="11" fill="${i === 1 ? '#1f4e9c' : '#555'}"${i === 1 ? ' font-weight="600"' : ''}>${esc(line)}</text>`));
     group.values.forEach((v, i) => {
       const by = y + i * (bar + gap);
       if (v.failed !== undefined) {
