@@ -4,12 +4,12 @@
 // immediately multiplied into a BR×Dv accumulator. Extra memory is O(S·D) for the packed keys plus
 // O(BR·(BC + Dv)); the full seqQ × seqK score matrix never exists unless the caller asks for the weights.
 import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
-import { ceil8, packKeys, padValues } from "./pack";
-import { pv1x8, pv4x8, qk1x8, qk4x8 } from "./gemm";
+import { ceil8, packKeys, packQueries, padValues } from "./pack";
+import { BLOCK_STRIDE, pv1x8, pv4x8, pv4x8b, qk1x8, qk4x8p } from "./gemm";
 
-/** Query rows per block (a multiple of the 4-row micro-tile). */
-export const BR: i32 = 16;
-/** Keys per block (a multiple of the 8-key panel). 16×64 scores plus a 64-key K/V slice stay in L1. */
+/** Query rows per block (a multiple of the 4-row micro-tile); 64 measured best of 16/32/64 on S1–S3. */
+export const BR: i32 = 64;
+/** Keys per block (a multiple of the 8-key panel); 128 measured no faster. gemm.ts BLOCK_STRIDE is BC·4. */
 export const BC: i32 = 64;
 
 export const MASK_NONE: i32 = 0;
@@ -31,7 +31,7 @@ export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32): f64 {
   const dv8 = <f64>ceil8(Dv);
   const keys = <f64>ceil8(S) * <f64>D;
   const values = (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
-  const block = <f64>BR * <f64>blockWidth(S, weights) + <f64>BR * dv8 + <f64>(3 * BR);
+  const block = <f64>BR * <f64>blockWidth(S, weights) + <f64>BR * dv8 + <f64>(3 * BR) + <f64>BR * <f64>D;
   return 4.0 * (keys + values + block);
 }
 
@@ -68,6 +68,7 @@ export function attention(
   const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>BR * <usize>bw << 2);
   const rowState = acc + (<usize>BR * <usize>dv8 << 2);
+  const qpack = rowState + (<usize>(3 * BR) << 2);
   const maskElt: usize = maskKind == MASK_BOOL_U8 ? 1 : 4;
   const group = H / KVH;
   const vStride = <usize>(padV ? dv8 : Dv) << 2;
@@ -96,7 +97,7 @@ export function attention(
             mHead + <usize>qb * <usize>msL * maskElt, maskKind, msL, msS, maskElt,
             activation, softcap, param, power,
             wHead != 0 ? wHead + (<usize>qb * <usize>S << 2) : 0,
-            sBuf, acc, rowState,
+            sBuf, acc, rowState, qpack,
           );
         }
       }
@@ -110,7 +111,7 @@ function attendBlock(
   scale: f32, causal: i32, causalOffset: i32,
   mask: usize, maskKind: i32, msL: i32, msS: i32, maskElt: usize,
   activation: i32, softcap: f32, param: f32, power: i32, weights: usize,
-  sBuf: usize, acc: usize, rowState: usize,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize,
 ): void {
   const qStride = <usize>D << 2;
   const sStride = <usize>bw << 2;
@@ -126,6 +127,8 @@ function attendBlock(
     store<f32>(rowSum + (<usize>r << 2), quiet ? 1 : 0);
   }
   memory.fill(acc, 0, <usize>rows * accStride);
+  // The block's full 4-row groups, packed [D][4] once for all its key blocks.
+  for (let r = 0; r < rows4; r += 4) packQueries(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
 
   // Causal: the block's last row admits keys j ≤ qb + rows − 1 + offset; later key blocks are skipped whole.
   let kend = S;
@@ -139,10 +142,10 @@ function attendBlock(
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
     let r = 0;
     for (; r < rows4; r += 4) {
-      const qr = q + <usize>r * qStride;
+      const qr = qpack + (<usize>r * <usize>D << 2);
       const sr = sBuf + <usize>r * sStride;
       for (let c = 0; c < cols8; c += 8) {
-        qk4x8(qr, qStride, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
+        qk4x8p(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
       }
     }
     for (; r < rows; r++) {
@@ -174,8 +177,10 @@ function attendBlock(
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
-      for (let c = 0; c < dv8; c += 8) {
-        pv4x8(pr, sStride, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
+      if (sStride == BLOCK_STRIDE) {
+        for (let c = 0; c < dv8; c += 8) pv4x8b(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
+      } else {
+        for (let c = 0; c < dv8; c += 8) pv4x8(pr, sStride, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
       }
     }
     for (; r < rows; r++) {

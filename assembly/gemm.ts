@@ -4,6 +4,9 @@
 // A is read one element at a time with load32_splat (one instruction); B is read 8 floats at a time.
 import { vmadd } from "./vmath";
 
+/** Bytes between weight rows in the flash loop's scratch: 64 keys (BC in attention.ts) of f32. */
+export const BLOCK_STRIDE: usize = 256;
+
 /**
  * f32-qk-4x8: s (4,8) = q (4,D) · kᵀ (D,8).
  * q rows are `qStride` bytes apart; `kp` is a packed panel of 8 keys, layout [D][8] (see packKeys);
@@ -31,6 +34,37 @@ export function qk4x8(q0: usize, qStride: usize, kp: usize, D: i32, s: usize, sS
     c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
     c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
   } while (--d);
+  v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
+  v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
+  v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
+  v128.store(s, c30); v128.store(s, c31, 16);
+}
+
+/**
+ * f32-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed as [D][4] (packQueries): one A pointer with
+ * constant offsets instead of four, so each step bumps 2 pointers instead of 5 — the loop is short enough
+ * that its scalar bookkeeping competes with the 14 vector operations for issue slots.
+ */
+export function qk4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = kp + (<usize>D << 5);
+  do {
+    const b0 = v128.load(kp);
+    const b1 = v128.load(kp, 16);
+    const a0 = v128.load32_splat(qp);
+    const a1 = v128.load32_splat(qp, 4);
+    const a2 = v128.load32_splat(qp, 8);
+    const a3 = v128.load32_splat(qp, 12);
+    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
+    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
+    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
+    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
+    kp += 32;
+    qp += 16;
+  } while (kp != end);
   v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
   v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
   v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
@@ -87,6 +121,43 @@ export function pv4x8(
     c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
     c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
   } while (--j);
+  v128.store(acc, c00); v128.store(acc, c01, 16);
+  v128.store(a1p, c10); v128.store(a1p, c11, 16);
+  v128.store(a2p, c20); v128.store(a2p, c21, 16);
+  v128.store(a3p, c30); v128.store(a3p, c31, 16);
+}
+
+/**
+ * f32-pv-4x8-blocked: pv4x8 for the flash loop, whose weight rows are always BLOCK_STRIDE bytes apart: the
+ * four rows are read at constant offsets from one pointer, so each step bumps 2 pointers instead of 5.
+ */
+export function pv4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
+  const a1p = acc + accStride;
+  const a2p = a1p + accStride;
+  const a3p = a2p + accStride;
+  let r = v128.load32_splat(corr);
+  let c00 = f32x4.mul(v128.load(acc), r), c01 = f32x4.mul(v128.load(acc, 16), r);
+  r = v128.load32_splat(corr, 4);
+  let c10 = f32x4.mul(v128.load(a1p), r), c11 = f32x4.mul(v128.load(a1p, 16), r);
+  r = v128.load32_splat(corr, 8);
+  let c20 = f32x4.mul(v128.load(a2p), r), c21 = f32x4.mul(v128.load(a2p, 16), r);
+  r = v128.load32_splat(corr, 12);
+  let c30 = f32x4.mul(v128.load(a3p), r), c31 = f32x4.mul(v128.load(a3p, 16), r);
+  const end = p0 + (<usize>J << 2);
+  do {
+    const b0 = v128.load(v);
+    const b1 = v128.load(v, 16);
+    v += vStride;
+    const a0 = v128.load32_splat(p0);
+    const a1 = v128.load32_splat(p0, BLOCK_STRIDE);
+    const a2 = v128.load32_splat(p0, 2 * BLOCK_STRIDE);
+    const a3 = v128.load32_splat(p0, 3 * BLOCK_STRIDE);
+    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
+    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
+    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
+    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
+    p0 += 4;
+  } while (p0 != end);
   v128.store(acc, c00); v128.store(acc, c01, 16);
   v128.store(a1p, c10); v128.store(a1p, c11, 16);
   v128.store(a2p, c20); v128.store(a2p, c21, 16);

@@ -49,3 +49,20 @@ export function padValues(v: usize, S: i32, Dv: i32, dst: usize): void {
     dst += dstBytes;
   }
 }
+
+/**
+ * Four query rows (q rows `rowBytes` apart) -> [D][4], the layout qk4x8p reads with one pointer.
+ */
+export function packQueries(q: usize, rowBytes: usize, D: i32, dst: usize): void {
+  const q1 = q + rowBytes;
+  const q2 = q1 + rowBytes;
+  const q3 = q2 + rowBytes;
+  for (let d = 0; d < D; d++) {
+    const o = <usize>d << 2;
+    store<f32>(dst, load<f32>(q + o));
+    store<f32>(dst, load<f32>(q1 + o), 4);
+    store<f32>(dst, load<f32>(q2 + o), 8);
+    store<f32>(dst, load<f32>(q3 + o), 12);
+    dst += 16;
+  }
+}
