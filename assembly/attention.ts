@@ -27,10 +27,10 @@ export const ACT_POLYNOMIAL: i32 = 5;
 const NEG_INF: f32 = -Infinity;
 
 /** Bytes of scratch `attention` needs, as f64 so huge shapes report a size instead of wrapping. */
-export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32): f64 {
+export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32, resident: i32): f64 {
   const dv8 = <f64>ceil8(Dv);
-  const keys = <f64>ceil8(S) * <f64>D;
-  const values = (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
+  const keys = resident != 0 ? 0.0 : <f64>ceil8(S) * <f64>D;
+  const values = resident == 0 && (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
   const block = <f64>BR * <f64>blockWidth(S, weights) + <f64>BR * dv8 + <f64>(3 * BR) + <f64>BR * <f64>D;
   return 4.0 * (keys + values + block);
 }
@@ -50,6 +50,8 @@ export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32): f64 {
  * softcap > 0 replaces each scaled score s by softcap·tanh(s / softcap) before the mask.
  * `param` is the activation's constant: epsilon (squared), bias (sigmoid), 1/S (relu), 1/√S (polynomial);
  * `power` the polynomial's exponent. weights != 0 also writes the (B,H,L,S) weight matrix there.
+ * resident != 0: k and v are a KV cache of `capacity` tokens per (batch, kv head), already in the kernels'
+ * layouts (k as packed panels, v as rows padded to ceil8(Dv); see kvAppend), so nothing is repacked per call.
  * A row with no admissible key is written as zeros.
  */
 export function attention(
@@ -58,26 +60,32 @@ export function attention(
   scale: f32, causal: i32, causalOffset: i32,
   mask: usize, maskKind: i32, msB: i32, msH: i32, msL: i32, msS: i32,
   activation: i32, softcap: f32, param: f32, power: i32, weights: usize,
-  scratch: usize,
+  resident: i32, capacity: i32, scratch: usize,
 ): void {
   const dv8 = ceil8(Dv);
   const bw = blockWidth(S, <i32>(weights != 0));
   const kpack = scratch;
-  const vpad = kpack + (<usize>ceil8(S) * <usize>D << 2);
-  const padV = (Dv & 7) != 0;
+  const vpad = kpack + (resident != 0 ? 0 : <usize>ceil8(S) * <usize>D << 2);
+  const padV = resident == 0 && (Dv & 7) != 0;
   const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>BR * <usize>bw << 2);
   const rowState = acc + (<usize>BR * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
   const maskElt: usize = maskKind == MASK_BOOL_U8 ? 1 : 4;
   const group = H / KVH;
-  const vStride = <usize>(padV ? dv8 : Dv) << 2;
+  const vStride = <usize>(padV || resident != 0 ? dv8 : Dv) << 2;
+  const kHeadBytes = resident != 0 ? <usize>ceil8(capacity) * <usize>D << 2 : <usize>S * <usize>D << 2;
+  const vHeadBytes = resident != 0 ? <usize>capacity * <usize>dv8 << 2 : <usize>S * <usize>Dv << 2;
 
   for (let b = 0; b < B; b++) {
     for (let kvh = 0; kvh < KVH; kvh++) {
       const kvIndex = <usize>(b * KVH + kvh);
-      packKeys(k + kvIndex * <usize>S * <usize>D * 4, S, D, kpack);
-      let vSrc = v + kvIndex * <usize>S * <usize>Dv * 4;
+      let kSrc = k + kvIndex * kHeadBytes;
+      if (resident == 0) {
+        packKeys(kSrc, S, D, kpack);
+        kSrc = kpack;
+      }
+      let vSrc = v + kvIndex * vHeadBytes;
       if (padV) {
         padValues(vSrc, S, Dv, vpad);
         vSrc = vpad;
@@ -93,7 +101,7 @@ export function attention(
           const rows = min(BR, L - qb);
           attendBlock(
             qHead + (<usize>qb * <usize>D << 2), oHead + (<usize>qb * <usize>Dv << 2), rows, qb,
-            kpack, vSrc, vStride, S, D, Dv, dv8, bw, scale, causal, causalOffset,
+            kSrc, vSrc, vStride, S, D, Dv, dv8, bw, scale, causal, causalOffset,
             mHead + <usize>qb * <usize>msL * maskElt, maskKind, msL, msS, maskElt,
             activation, softcap, param, power,
             wHead != 0 ? wHead + (<usize>qb * <usize>S << 2) : 0,
@@ -374,4 +382,39 @@ function weighRow(
     e >>= 1;
   }
   return result;
+}
+
+/**
+ * Appends n tokens to a resident KV cache at position `pos`: k (B,KVH,n,D) into packed key panels
+ * ([ceil8(capacity)/8][D][8] per batch and kv head) and v (B,KVH,n,Dv) into rows padded to ceil8(Dv)
+ * ([capacity][ceil8(Dv)] per batch and kv head). Only the new tokens are touched.
+ */
+export function kvAppend(
+  kCache: usize, vCache: usize, k: usize, v: usize, B: i32, KVH: i32, n: i32, D: i32, Dv: i32, pos: i32, capacity: i32,
+): void {
+  const dv8 = ceil8(Dv);
+  const kHeadBytes = <usize>ceil8(capacity) * <usize>D << 2;
+  const vHeadBytes = <usize>capacity * <usize>dv8 << 2;
+  for (let h = 0; h < B * KVH; h++) {
+    const kHead = kCache + <usize>h * kHeadBytes;
+    const vHead = vCache + <usize>h * vHeadBytes;
+    for (let t = 0; t < n; t++) {
+      const j = pos + t;
+      const src = k + ((<usize>h * <usize>n + <usize>t) * <usize>D << 2);
+      // token j lives in panel j/8, lane j%8: element d at panel + (d·8 + j%8)·4
+      let dst = kHead + (<usize>(j >> 3) * <usize>D << 5) + (<usize>(j & 7) << 2);
+      for (let d = 0; d < D; d++) {
+        store<f32>(dst, load<f32>(src + (<usize>d << 2)));
+        dst += 32;
+      }
+      const vRow = vHead + (<usize>j * <usize>dv8 << 2);
+      memory.copy(vRow, v + ((<usize>h * <usize>n + <usize>t) * <usize>Dv << 2), <usize>Dv << 2);
+      if (dv8 != Dv) memory.fill(vRow + (<usize>Dv << 2), 0, <usize>(dv8 - Dv) << 2);
+    }
+  }
+}
+
+/** Bytes of one resident cache's key and value storage. */
+export function kvCacheBytes(B: i32, KVH: i32, capacity: i32, D: i32, Dv: i32): f64 {
+  return 4.0 * <f64>B * <f64>KVH * (<f64>ceil8(capacity) * <f64>D + <f64>capacity * <f64>ceil8(Dv));
 }

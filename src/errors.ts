@@ -12,7 +12,9 @@ export type AttentionErrorCode =
   | 'OUT_OF_MEMORY'
   /** The requested backend cannot run in this runtime (e.g. `backend: 'wasm'` without WebAssembly SIMD). */
   | 'BACKEND_UNAVAILABLE'
-  /** The engine was disposed. */
+  /** A KV cache append would exceed the cache's capacity. */
+  | 'CAPACITY_EXCEEDED'
+  /** The engine, KV cache or tensor was disposed / freed. */
   | 'DISPOSED';
 
 /**

@@ -65,5 +65,5 @@ export { attention as attentionJs, createJsAttention, linearAttention as linearA
 export { ACTIVATIONS } from './plan.js';
 export type {
   Activation, AttentionEngine, AttentionOptions, AttentionWithWeights, BackendName, BackendRequest, CausalMode,
-  EngineOptions, LinearAttentionOptions,
+  EngineOptions, KVAttendOptions, KVCache, KVCacheOptions, LinearAttentionOptions, TensorInput, WasmTensor,
 } from './types.js';

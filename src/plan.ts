@@ -62,7 +62,7 @@ const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
 /** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
 const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
 
-function dimension(value: unknown, name: string): number {
+export function dimension(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new AttentionError('INVALID_DIMENSION', `must be an integer ≥ 1, got ${describe(value)}`, name);
   }
@@ -76,18 +76,22 @@ function describe(value: unknown): string {
   return String(value);
 }
 
-function tensor(value: unknown, name: string, expected: number, shape: string): Float32Array {
+export function tensor(value: unknown, name: string, expected: number, shape: string): Float32Array {
   if (!(value instanceof Float32Array)) {
     throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
   }
   if (value.length !== expected) {
+    if (value.buffer.byteLength === 0 && expected > 0) {
+      throw new AttentionError('SHAPE_MISMATCH',
+        'is a detached view: wasm memory grew after this view of it was taken; read `tensor.array` again', name);
+    }
     throw new AttentionError(
       'SHAPE_MISMATCH', `length ${value.length} does not match ${shape} = ${expected} elements`, name);
   }
   return value;
 }
 
-function optionsObject(options: unknown, known: ReadonlySet<string>): void {
+export function optionsObject(options: unknown, known: ReadonlySet<string>): void {
   if (typeof options !== 'object' || options === null) {
     throw new AttentionError('INVALID_TYPE', `must be an options object, got ${describe(options)}`, 'options');
   }
@@ -104,8 +108,9 @@ function finite(value: unknown, name: string, min = -Infinity): number {
   return value;
 }
 
-/** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. */
-function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions): ShapePlan {
+/** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. k and v are not
+ * checked when `resident` (they live in a KV cache whose shape is known). */
+function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false): ShapePlan {
   const batch = dimension(options.batch, 'options.batch');
   const heads = dimension(options.heads, 'options.heads');
   const seqQ = dimension(options.seqQ, 'options.seqQ');
@@ -119,8 +124,10 @@ function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions
   }
 
   tensor(q, 'q', batch * heads * seqQ * headDim, `[batch, heads, seqQ, headDim] = [${batch}, ${heads}, ${seqQ}, ${headDim}]`);
-  tensor(k, 'k', batch * kvHeads * seqK * headDim, `[batch, kvHeads, seqK, headDim] = [${batch}, ${kvHeads}, ${seqK}, ${headDim}]`);
-  tensor(v, 'v', batch * kvHeads * seqK * headDimV, `[batch, kvHeads, seqK, headDimV] = [${batch}, ${kvHeads}, ${seqK}, ${headDimV}]`);
+  if (!resident) {
+    tensor(k, 'k', batch * kvHeads * seqK * headDim, `[batch, kvHeads, seqK, headDim] = [${batch}, ${kvHeads}, ${seqK}, ${headDim}]`);
+    tensor(v, 'v', batch * kvHeads * seqK * headDimV, `[batch, kvHeads, seqK, headDimV] = [${batch}, ${kvHeads}, ${seqK}, ${headDimV}]`);
+  }
 
   let causal = false;
   let causalOffset = 0;
@@ -144,9 +151,9 @@ function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions
 }
 
 /** Validates q, k, v and options; throws {@link AttentionError} naming the first offending argument. */
-export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions): AttentionPlan {
+export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions, resident = false): AttentionPlan {
   optionsObject(options, ATTENTION_OPTIONS);
-  const shape = planShape(q, k, v, options);
+  const shape = planShape(q, k, v, options, resident);
 
   let scale = 1 / Math.sqrt(shape.headDim);
   if (options.scale !== undefined) scale = finite(options.scale, 'options.scale');

@@ -39,7 +39,7 @@ export interface AttentionOptions {
   /** Shape of `mask`, broadcastable (right-aligned, size-1 dims broadcast) to [batch, heads, seqQ, seqK]. Default [seqQ, seqK]. */
   maskShape?: readonly number[];
   /** Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. */
-  out?: Float32Array;
+  out?: TensorInput;
   /** Score normalisation. Default `'softmax'`. */
   activation?: Activation;
   /** `'squared'` only: ε in pᵢ² / (Σⱼ pⱼ² + ε). Finite, ≥ 0; default 1e-6. */
@@ -78,7 +78,65 @@ export interface LinearAttentionOptions {
   causal?: CausalMode;
   /** ε in the denominator φ(qᵢ)·z + ε. Finite, ≥ 0; default 1e-6. */
   epsilon?: number;
-  out?: Float32Array;
+  out?: TensorInput;
+}
+
+/**
+ * A Float32 tensor that lives inside an engine's memory (see {@link AttentionEngine.alloc}). Passing it as q, k,
+ * v or `out` skips the copy into (or out of) wasm memory.
+ */
+export interface WasmTensor {
+  readonly length: number;
+  /**
+   * A view of the tensor. When wasm memory grows (a larger call, a new allocation or KV cache), earlier views
+   * are detached by the runtime (length 0): read this property again after any engine call instead of keeping
+   * the array. A detached or freed tensor passed to a call throws `AttentionError`; it never reads stale memory.
+   */
+  readonly array: Float32Array;
+  /** Whether {@link WasmTensor.free} was called (or the engine disposed). */
+  readonly freed: boolean;
+  /** Returns the memory to the engine. Idempotent. */
+  free(): void;
+}
+
+/** A tensor argument: a Float32Array (copied in) or a tensor allocated in the engine (used in place). */
+export type TensorInput = Float32Array | WasmTensor;
+
+/** Options of {@link AttentionEngine.createKVCache}. */
+export interface KVCacheOptions {
+  batch: number;
+  kvHeads: number;
+  headDim: number;
+  /** Default `headDim`. */
+  headDimV?: number;
+  /** Tokens the cache can hold per batch and kv head. */
+  capacity: number;
+}
+
+/** Options of {@link KVCache.attend}: those of attention minus what the cache fixes (batch, kvHeads, seqK, head dims). */
+export type KVAttendOptions = Omit<AttentionOptions, 'batch' | 'kvHeads' | 'seqK' | 'headDim' | 'headDimV'>;
+
+/**
+ * Keys and values kept resident in engine memory across calls, for autoregressive decoding: each step appends
+ * the new tokens (copying only them) and attends over everything cached.
+ */
+export interface KVCache {
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly headDimV: number;
+  readonly capacity: number;
+  /** Tokens cached so far (seqK of the next attend). */
+  readonly length: number;
+  /** Appends n tokens: k [batch, kvHeads, n, headDim], v [batch, kvHeads, n, headDimV]; n is inferred from k. */
+  append(k: TensorInput, v: TensorInput): void;
+  /** Attention of q [batch, heads, seqQ, headDim] over the cached tokens; `'bottom-right'` causal suits decoding. */
+  attend(q: TensorInput, options: KVAttendOptions & { returnWeights: true }): AttentionWithWeights;
+  attend(q: TensorInput, options: KVAttendOptions): Float32Array;
+  /** Forgets every token (length 0), keeping the memory. */
+  reset(): void;
+  /** Releases the cache's memory; later use throws `DISPOSED`. Idempotent. */
+  dispose(): void;
 }
 
 /** What an engine actually runs. */
@@ -114,14 +172,21 @@ export interface AttentionEngine {
    * all row-major Float32Arrays. A query row with no admissible key yields zeros.
    * @throws AttentionError on invalid input (before any memory is touched) or when the call cannot fit in memory.
    */
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array;
   /**
    * Linear attention (Katharopoulos et al. 2020), O((seqQ + seqK)·headDim·headDimV):
    * outᵢ = φ(qᵢ)ᵀ S / (φ(qᵢ)ᵀ z + ε), S = Σⱼ φ(kⱼ) vⱼᵀ, z = Σⱼ φ(kⱼ) over the keys query i admits, φ = elu + 1.
    * Same layouts, GQA and causal modes as {@link attention}; no mask or scale.
    */
-  linearAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: LinearAttentionOptions): Float32Array;
+  linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array;
+  /**
+   * A tensor of `length` floats (zero-filled) inside the engine's memory, for inputs and outputs that are reused
+   * across calls without copies. Free it when done; the engine's `dispose()` frees all of them.
+   */
+  alloc(length: number): WasmTensor;
+  /** A KV cache in the engine's memory; see {@link KVCache}. */
+  createKVCache(options: KVCacheOptions): KVCache;
   /** Releases the engine's memory; any later call throws `AttentionError` with code `'DISPOSED'`. Idempotent. */
   dispose(): void;
 }

@@ -14,9 +14,11 @@ function sigmoid(x: number): number {
 /**
  * out (B,H,L,Dv) = act(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale [softcapped] + mask) · v (B,KVH,S,Dv),
  * and, when `weights` is given, the weights (B,H,L,S). Memory beyond the outputs: one row of S scores.
+ * k and v hold `kvCapacity` ≥ S tokens per (batch, kv head), of which the first S take part (a KV cache).
  */
 export function attentionRows(
   out: Float32Array, weights: Float32Array | null, q: Float32Array, k: Float32Array, v: Float32Array, plan: AttentionPlan,
+  kvCapacity = plan.seqK,
 ): void {
   const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, scale } = plan;
   const { causal, causalOffset, mask, maskKind, activation, softcap, param, power } = plan;
@@ -28,8 +30,8 @@ export function attentionRows(
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const kv = b * KVH + Math.floor(h / group);
-      const kHead = kv * S * D;
-      const vHead = kv * S * Dv;
+      const kHead = kv * kvCapacity * D;
+      const vHead = kv * kvCapacity * Dv;
       for (let i = 0; i < L; i++) {
         const row = (b * H + h) * L + i;
         const qRow = row * D;

@@ -1,59 +1,130 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
-import type { AttentionEngine, AttentionOptions, AttentionWithWeights, LinearAttentionOptions } from '../types.js';
+import { allocateOutput, dimension, optionsObject, overlaps, planAttention, planLinear, tensor, weightsLength } from '../plan.js';
+import { EngineTensor } from '../tensors.js';
+import type {
+  AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
+  LinearAttentionOptions, TensorInput,
+} from '../types.js';
 import { attentionRows } from './attention.js';
 import { linearRows } from './linear.js';
 
+/** The Float32Array behind an argument (a tensor's view, or the argument itself for validation to judge). */
+function arrayOf(value: unknown, name: string): unknown {
+  if (value instanceof EngineTensor) {
+    if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
+    return value.array;
+  }
+  return value;
+}
+
 function aliasesAny(out: Float32Array, inputs: readonly (ArrayBufferView | null)[]): boolean {
   return inputs.some((x) => x !== null && overlaps(out, x));
+}
+
+/** Runs `compute` into `out`, through a temporary when `out` shares memory with an input being read. */
+function intoOutput(out: Float32Array, inputs: readonly (ArrayBufferView | null)[], compute: (target: Float32Array) => void): void {
+  const aliased = aliasesAny(out, inputs);
+  const target = aliased ? new Float32Array(out.length) : out;
+  compute(target);
+  if (aliased) out.set(target);
 }
 
 /**
  * Scaled-dot-product attention in plain JavaScript, synchronously. Same options, semantics and errors as
  * {@link AttentionEngine.attention}; results agree with the wasm backends to float32 rounding.
  */
-export function attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
-export function attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array;
-export function attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array | AttentionWithWeights {
-  const plan = planAttention(q, k, v, options);
-  const out = allocateOutput(plan.outLength, options.out);
+export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
+export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array;
+export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array | AttentionWithWeights {
+  const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
+  const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
+  const plan = planAttention(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
+  const out = allocateOutput(plan.outLength, outArg);
   const weights = plan.returnWeights ? allocateOutput(weightsLength(plan), undefined, 'options.returnWeights') : null;
   // Rows are written while k and v are still being read: an `out` sharing their memory gets the result by copy.
-  const aliased = aliasesAny(out, [q, k, v, plan.mask]);
-  const target = aliased ? new Float32Array(plan.outLength) : out;
-  attentionRows(target, weights, q, k, v, plan);
-  if (aliased) out.set(target);
+  intoOutput(out, [qa, ka, va, plan.mask], (target) => attentionRows(target, weights, qa, ka, va, plan));
   return weights === null ? out : { output: out, weights };
 }
 
 /** Linear attention in plain JavaScript, synchronously; see {@link AttentionEngine.linearAttention}. */
-export function linearAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: LinearAttentionOptions): Float32Array {
-  const plan = planLinear(q, k, v, options);
-  const out = allocateOutput(plan.outLength, options.out);
-  const aliased = aliasesAny(out, [q, k, v]);
-  const target = aliased ? new Float32Array(plan.outLength) : out;
-  linearRows(target, q, k, v, plan);
-  if (aliased) out.set(target);
+export function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array {
+  const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
+  const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
+  const plan = planLinear(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
+  const out = allocateOutput(plan.outLength, outArg);
+  intoOutput(out, [qa, ka, va], (target) => linearRows(target, qa, ka, va, plan));
   return out;
 }
 
-/** A synchronous engine on the JS backend (what `createAttention({ backend: 'js' })` resolves to). */
-export function createJsAttention(): AttentionEngine {
+const KV_ATTEND_OPTIONS = new Set([
+  'heads', 'seqQ', 'causal', 'out', 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap',
+  'returnWeights',
+]);
+
+/** A KV cache in plain JS memory: [batch, kvHeads, capacity, headDim] keys and values, filled in order. */
+function createJsKVCache(options: KVCacheOptions, engineAlive: () => void): KVCache {
+  optionsObject(options, new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity']));
+  const batch = dimension(options.batch, 'options.batch');
+  const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
+  const headDim = dimension(options.headDim, 'options.headDim');
+  const headDimV = options.headDimV === undefined ? headDim : dimension(options.headDimV, 'options.headDimV');
+  const capacity = dimension(options.capacity, 'options.capacity');
+  let keys: Float32Array, values: Float32Array;
+  try {
+    keys = new Float32Array(batch * kvHeads * capacity * headDim);
+    values = new Float32Array(batch * kvHeads * capacity * headDimV);
+  } catch (cause) {
+    throw new AttentionError('OUT_OF_MEMORY', `cannot allocate a KV cache of ${capacity} tokens (${String(cause)})`, 'options.capacity');
+  }
+  let length = 0;
   let disposed = false;
-  const live = () => {
-    if (disposed) throw new AttentionError('DISPOSED', 'this engine was disposed');
+  const alive = () => {
+    if (disposed) throw new AttentionError('DISPOSED', 'this KV cache was disposed');
+    engineAlive();
   };
   return {
-    backend: 'js',
-    memoryBytes: 0,
-    attention: ((q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions) => {
-      live();
-      return attention(q, k, v, options);
-    }) as AttentionEngine['attention'],
-    linearAttention(q, k, v, options) {
-      live();
-      return linearAttention(q, k, v, options);
+    batch, kvHeads, headDim, headDimV, capacity,
+    get length() {
+      return length;
+    },
+    append(k: TensorInput, v: TensorInput) {
+      alive();
+      const ka = arrayOf(k, 'k'), va = arrayOf(v, 'v');
+      const perToken = batch * kvHeads * headDim;
+      if (!(ka instanceof Float32Array)) tensor(ka, 'k', perToken, '');
+      const kLength = (ka as Float32Array).length;
+      if (kLength === 0 || kLength % perToken !== 0) {
+        throw new AttentionError('SHAPE_MISMATCH',
+          `length ${kLength} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');
+      }
+      const n = kLength / perToken;
+      tensor(va, 'v', batch * kvHeads * n * headDimV, `[batch, kvHeads, n, headDimV] = [${batch}, ${kvHeads}, ${n}, ${headDimV}]`);
+      if (length + n > capacity) {
+        throw new AttentionError('CAPACITY_EXCEEDED', `appending ${n} tokens to ${length} exceeds the capacity of ${capacity}`, 'k');
+      }
+      for (let h = 0; h < batch * kvHeads; h++) {
+        keys.set((ka as Float32Array).subarray(h * n * headDim, (h + 1) * n * headDim), (h * capacity + length) * headDim);
+        values.set((va as Float32Array).subarray(h * n * headDimV, (h + 1) * n * headDimV), (h * capacity + length) * headDimV);
+      }
+      length += n;
+    },
+    attend: ((q: TensorInput, options: KVAttendOptions) => {
+      alive();
+      optionsObject(options, KV_ATTEND_OPTIONS);
+      if (length === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
+      const qa = arrayOf(q, 'q') as Float32Array;
+      const outArg = options.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
+      const plan = planAttention(qa, null, null,
+        { ...options, batch, kvHeads, seqK: length, headDim, headDimV, ...(outArg === undefined ? {} : { out: outArg }) }, true);
+      const out = allocateOutput(plan.outLength, outArg);
+      const weights = plan.returnWeights ? allocateOutput(weightsLength(plan), undefined, 'options.returnWeights') : null;
+      intoOutput(out, [qa, plan.mask], (target) => attentionRows(target, weights, qa, keys, values, plan, capacity));
+      return weights === null ? out : { output: out, weights };
+    }) as KVCache['attend'],
+    reset() {
+      alive();
+      length = 0;
     },
     dispose() {
       disposed = true;
@@ -61,8 +132,48 @@ export function createJsAttention(): AttentionEngine {
   };
 }
 
+/** A synchronous engine on the JS backend (what `createAttention({ backend: 'js' })` resolves to). */
+export function createJsAttention(): AttentionEngine {
+  let disposed = false;
+  const self = {};
+  const tensors = new Set<EngineTensor>();
+  const live = () => {
+    if (disposed) throw new AttentionError('DISPOSED', 'this engine was disposed');
+  };
+  return {
+    backend: 'js',
+    memoryBytes: 0,
+    attention: ((q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions) => {
+      live();
+      return attention(q, k, v, options);
+    }) as AttentionEngine['attention'],
+    linearAttention(q, k, v, options) {
+      live();
+      return linearAttention(q, k, v, options);
+    },
+    alloc(length: number) {
+      live();
+      dimension(length, 'length');
+      const array = allocateOutput(length, undefined, 'length');
+      const t = new EngineTensor(self, 0, length, () => array, (x) => tensors.delete(x));
+      tensors.add(t);
+      return t;
+    },
+    createKVCache(options: KVCacheOptions) {
+      live();
+      return createJsKVCache(options, live);
+    },
+    dispose() {
+      disposed = true;
+      for (const t of tensors) t.invalidate();
+      tensors.clear();
+    },
+  };
+}
+
 export { AttentionError } from '../errors.js';
 export type { AttentionErrorCode } from '../errors.js';
 export type {
-  Activation, AttentionEngine, AttentionOptions, AttentionWithWeights, CausalMode, LinearAttentionOptions,
+  Activation, AttentionEngine, AttentionOptions, AttentionWithWeights, CausalMode, KVAttendOptions, KVCache,
+  KVCacheOptions, LinearAttentionOptions, TensorInput, WasmTensor,
 } from '../types.js';

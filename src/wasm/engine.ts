@@ -1,10 +1,18 @@
-// An engine over one wasm instance. Its linear memory is a grow-only arena: every call lays out its regions
-// ([q | k | v | mask | out | weights | scratch]) from heapBase(), growing memory only when a call needs more
-// than any call before it, so repeated calls never grow it again. Views are created per call, after any
-// growth, because growing detaches the old ArrayBuffer.
+// An engine over one wasm instance. Its linear memory holds, from heapBase():
+//   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
+// The arena is laid out afresh by every call ([q | k | v | mask | out | weights | scratch], skipping tensors
+// already in place) and memory grows only when a call needs more than any call before it, so repeated calls
+// never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, planAttention, planLinear, weightsLength } from '../plan.js';
-import type { AttentionEngine, AttentionOptions, AttentionWithWeights, LinearAttentionOptions } from '../types.js';
+import { allocateOutput, dimension, optionsObject, overlaps, planAttention, planLinear, tensor, weightsLength } from '../plan.js';
+import type { AttentionPlan, ShapePlan } from '../plan.js';
+import { EngineTensor, resolveArgument } from '../tensors.js';
+import type { Resolved } from '../tensors.js';
+import type {
+  AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
+  LinearAttentionOptions, TensorInput,
+} from '../types.js';
+import { Heap } from './heap.js';
 import type { KernelExports, WasmVariant } from './loader.js';
 
 const PAGE_BYTES = 65536;
@@ -13,6 +21,7 @@ export const WASM32_MAX_BYTES = 2 ** 32;
 const I32_MAX = 2 ** 31 - 1;
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const fitsI32 = (...dims: number[]) => dims.every((d) => d <= I32_MAX);
 
 /** Validates `maxMemoryBytes` of createAttention. */
 export function memoryLimit(value: unknown): number {
@@ -24,92 +33,294 @@ export function memoryLimit(value: unknown): number {
   return Math.min(value, WASM32_MAX_BYTES);
 }
 
-/** Byte offsets of one call's regions, laid out from the arena base; `end` is checked before anything is written. */
+/** Byte offsets of one call's arena regions; `end` is checked before anything is written. */
 class Layout {
   end: number;
   constructor(base: number) {
-    this.end = base;
+    this.end = align16(base);
   }
   region(bytes: number): number {
     const at = this.end;
     this.end = align16(this.end + bytes);
     return at;
   }
+  /** An input's offset: in place, or a fresh region it will be copied to. */
+  input(arg: Resolved, bytes: number): number {
+    return arg.inPlace ?? this.region(bytes);
+  }
 }
+
+const KV_ATTEND_OPTIONS = new Set([
+  'heads', 'seqQ', 'causal', 'out', 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap',
+  'returnWeights',
+]);
 
 export function createWasmEngine(initial: KernelExports, backend: WasmVariant, maxBytes: number): AttentionEngine {
   let kernels: KernelExports | null = initial;
-  const base = initial.heapBase();
+  const heap = new Heap(initial.heapBase());
+  const tensors = new Map<number, EngineTensor>();
+  const caches = new Set<{ invalidate(): void }>();
+  const self = {};
 
   function live(): KernelExports {
     if (kernels === null) throw new AttentionError('DISPOSED', 'this engine was disposed');
     return kernels;
   }
 
-  /** Refuses a layout that cannot fit, then grows memory to hold it; returns the (possibly new) buffer. */
-  function reserve(kx: KernelExports, layout: Layout): ArrayBuffer {
-    const end = layout.end;
-    if (end > maxBytes) {
-      throw new AttentionError('OUT_OF_MEMORY',
-        `this call needs ${end} bytes of wasm memory, more than the limit of ${maxBytes} bytes` +
-        (maxBytes === WASM32_MAX_BYTES ? ' (wasm32 addresses at most 4 GiB)' : ' (maxMemoryBytes)'));
-    }
+  function tooBig(end: number): AttentionError {
+    return new AttentionError('OUT_OF_MEMORY',
+      `this needs ${end} bytes of wasm memory, more than the limit of ${maxBytes} bytes` +
+      (maxBytes === WASM32_MAX_BYTES ? ' (wasm32 addresses at most 4 GiB)' : ' (maxMemoryBytes)'));
+  }
+
+  /** Refuses an end offset that cannot fit, then grows memory to reach it; returns the current buffer. */
+  function reserve(kx: KernelExports, end: number): ArrayBuffer {
+    if (end > maxBytes) throw tooBig(end);
     const memory = kx.memory;
     const have = memory.buffer.byteLength;
     if (end > have) {
       try {
         memory.grow(Math.ceil((end - have) / PAGE_BYTES));
       } catch (cause) {
-        throw new AttentionError('OUT_OF_MEMORY',
-          `the runtime refused to grow wasm memory to ${end} bytes (${String(cause)})`);
+        throw new AttentionError('OUT_OF_MEMORY', `the runtime refused to grow wasm memory to ${end} bytes (${String(cause)})`);
       }
     }
     return memory.buffer;
   }
 
-  function copyIn(buffer: ArrayBuffer, at: number, data: Float32Array | Uint8Array): void {
-    if (data instanceof Float32Array) new Float32Array(buffer, at, data.length).set(data);
-    else new Uint8Array(buffer, at, data.length).set(data);
+  /** A long-lived block: checked against the limit and grown into before the heap changes. */
+  function allocateBlock(kx: KernelExports, bytes: number): number {
+    const top = heap.topAfter(bytes);
+    reserve(kx, top);
+    return heap.allocate(bytes);
   }
 
-  const fitsI32 = (...dims: number[]) => dims.every((d) => d <= I32_MAX);
+  function lookup(array: Float32Array): EngineTensor | undefined {
+    if (kernels === null || array.buffer !== kernels.memory.buffer) return undefined;
+    const t = tensors.get(array.byteOffset);
+    return t !== undefined && t.length === array.length ? t : undefined;
+  }
 
-  function attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array | AttentionWithWeights {
-    const kx = live();
-    const plan = planAttention(q, k, v, options);
+  const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, lookup);
+
+  function copyIn(buffer: ArrayBuffer, at: number, arg: Resolved | Float32Array | Uint8Array): void {
+    if (!(arg instanceof Float32Array || arg instanceof Uint8Array)) {
+      if (arg.inPlace !== null) return;
+      arg = arg.array as Float32Array;
+    }
+    if (arg instanceof Float32Array) new Float32Array(buffer, at, arg.length).set(arg);
+    else new Uint8Array(buffer, at, arg.length).set(arg);
+  }
+
+  /**
+   * Where the kernel writes its output: straight into an in-place `out` tensor unless that overlaps an in-place
+   * input (then through the arena and a copy), else an arena region copied out to the returned array.
+   */
+  function outputTarget(out: Resolved | null, layout: Layout, bytes: number, inputs: readonly Resolved[]) {
+    if (out !== null && out.inPlace !== null) {
+      const o = out.inPlace;
+      const clash = inputs.some((x) => x.inPlace !== null && x.inPlace < o + bytes && o < x.inPlace + (x.array as Float32Array).byteLength);
+      if (!clash) return { ptr: o, inPlace: true };
+    }
+    return { ptr: layout.region(bytes), inPlace: false };
+  }
+
+  /** The array an output is copied to after the run (allocated before anything is written), or null when the
+   * output lands in engine memory (an in-place `out`). */
+  function outputArray(out: Resolved | null, length: number): Float32Array | null {
+    if (out === null) return allocateOutput(length, undefined);
+    return out.inPlace === null ? (out.array as Float32Array) : null;
+  }
+
+  /** The call's result: the filled array, or a fresh view of an in-place `out` (memory may have grown). */
+  function deliver(
+    kx: KernelExports, target: { ptr: number; inPlace: boolean }, out: Resolved | null, outArg: unknown,
+    result: Float32Array | null, length: number,
+  ): Float32Array {
+    const buffer = kx.memory.buffer;
+    const fresh = () => (outArg instanceof EngineTensor ? outArg.array : new Float32Array(buffer, out!.inPlace!, length));
+    if (target.inPlace) return fresh();
+    const src = new Float32Array(buffer, target.ptr, length);
+    const dst = result ?? fresh();
+    dst.set(src);
+    return dst;
+  }
+
+  function runAttention(
+    kx: KernelExports, q: Resolved, k: Resolved | null, v: Resolved | null, out: Resolved | null,
+    plan: AttentionPlan, options: { out?: unknown }, resident: { kPtr: number; vPtr: number; capacity: number } | null,
+  ): Float32Array | AttentionWithWeights {
     const { seqK: S, headDim: D, headDimV: Dv, mask } = plan;
-
-    const layout = new Layout(base);
-    const qPtr = layout.region(q.byteLength);
-    const kPtr = layout.region(k.byteLength);
-    const vPtr = layout.region(v.byteLength);
+    const layout = new Layout(heap.top);
+    const qArray = q.array as Float32Array;
+    const qPtr = layout.input(q, qArray.byteLength);
+    const kPtr = resident?.kPtr ?? layout.input(k!, (k!.array as Float32Array).byteLength);
+    const vPtr = resident?.vPtr ?? layout.input(v!, (v!.array as Float32Array).byteLength);
     const maskPtr = layout.region(mask === null ? 0 : mask.byteLength);
-    const outPtr = layout.region(plan.outLength * 4);
+    const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
-    const withWeights = plan.returnWeights ? 1 : 0;
-    const scratchPtr = layout.region(fitsI32(S, D, Dv) ? kx.scratchBytes(S, D, Dv, withWeights) : Infinity);
-    const out = allocateOutput(plan.outLength, options.out);
+    const scratchPtr = layout.region(fitsI32(S, D, Dv)
+      ? kx.scratchBytes(S, D, Dv, plan.returnWeights ? 1 : 0, resident === null ? 0 : 1) : Infinity);
+    if (layout.end > maxBytes) throw tooBig(layout.end);
+    const result = target.inPlace ? null : outputArray(out, plan.outLength);
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
-    const buffer = reserve(kx, layout);
+    const buffer = reserve(kx, layout.end);
 
     copyIn(buffer, qPtr, q);
-    copyIn(buffer, kPtr, k);
-    copyIn(buffer, vPtr, v);
+    if (resident === null) {
+      copyIn(buffer, kPtr, k!);
+      copyIn(buffer, vPtr, v!);
+    }
     if (mask !== null) copyIn(buffer, maskPtr, mask);
     const [msB, msH, msL, msS] = plan.maskStrides;
     kx.attention(
-      qPtr, kPtr, vPtr, outPtr,
+      qPtr, kPtr, vPtr, target.ptr,
       plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
       plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
       maskPtr, plan.maskKind, msB, msH, msL, msS,
       plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
-      scratchPtr,
+      resident === null ? 0 : 1, resident?.capacity ?? 0, scratchPtr,
     );
-    out.set(new Float32Array(buffer, outPtr, plan.outLength));
-    if (weights === null) return out;
-    weights.set(new Float32Array(buffer, weightsPtr, wLength));
-    return { output: out, weights };
+    const output = deliver(kx, target, out, options.out, result, plan.outLength);
+    if (weights === null) return output;
+    weights.set(new Float32Array(kx.memory.buffer, weightsPtr, wLength));
+    return { output, weights };
+  }
+
+  function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array | AttentionWithWeights {
+    const kx = live();
+    const rq = resolve(q, 'q');
+    const rk = resolve(k, 'k');
+    const rv = resolve(v, 'v');
+    const ro = options?.out === undefined ? null : resolve(options.out, 'options.out');
+    const plan = planAttention(rq.array, rk.array, rv.array,
+      ro === null ? options : { ...options, out: ro.array as Float32Array });
+    return runAttention(kx, rq, rk, rv, ro, plan, options, null);
+  }
+
+  function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array {
+    const kx = live();
+    const rq = resolve(q, 'q');
+    const rk = resolve(k, 'k');
+    const rv = resolve(v, 'v');
+    const ro = options?.out === undefined ? null : resolve(options.out, 'options.out');
+    const plan = planLinear(rq.array, rk.array, rv.array, ro === null ? options : { ...options, out: ro.array as Float32Array });
+    const layout = new Layout(heap.top);
+    const qPtr = layout.input(rq, (rq.array as Float32Array).byteLength);
+    const kPtr = layout.input(rk, (rk.array as Float32Array).byteLength);
+    const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
+    const target = outputTarget(ro, layout, plan.outLength * 4, [rq, rk, rv]);
+    const scratchPtr = layout.region(fitsI32(plan.headDim, plan.headDimV)
+      ? kx.linearScratchBytes(plan.headDim, plan.headDimV) : Infinity);
+    if (layout.end > maxBytes) throw tooBig(layout.end);
+    const result = target.inPlace ? null : outputArray(ro, plan.outLength);
+    const buffer = reserve(kx, layout.end);
+    copyIn(buffer, qPtr, rq);
+    copyIn(buffer, kPtr, rk);
+    copyIn(buffer, vPtr, rv);
+    kx.linearAttention(
+      qPtr, kPtr, vPtr, target.ptr,
+      plan.batch, plan.heads, plan.kvHeads, plan.seqQ, plan.seqK, plan.headDim, plan.headDimV,
+      plan.causal ? 1 : 0, plan.causalOffset, plan.epsilon, scratchPtr,
+    );
+    return deliver(kx, target, ro, options.out, result, plan.outLength);
+  }
+
+  function alloc(length: number): EngineTensor {
+    const kx = live();
+    dimension(length, 'length');
+    const offset = allocateBlock(kx, length * 4);
+    new Float32Array(kx.memory.buffer, offset, length).fill(0);
+    const t = new EngineTensor(self, offset, length,
+      (x) => new Float32Array(live().memory.buffer, x.byteOffset, x.length),
+      (x) => {
+        tensors.delete(x.byteOffset);
+        heap.release(x.byteOffset, x.length * 4);
+      });
+    tensors.set(offset, t);
+    return t;
+  }
+
+  function createKVCache(options: KVCacheOptions): KVCache {
+    const kx = live();
+    optionsObject(options, new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity']));
+    const batch = dimension(options.batch, 'options.batch');
+    const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
+    const headDim = dimension(options.headDim, 'options.headDim');
+    const headDimV = options.headDimV === undefined ? headDim : dimension(options.headDimV, 'options.headDimV');
+    const capacity = dimension(options.capacity, 'options.capacity');
+    const kBytes = 4 * batch * kvHeads * Math.ceil(capacity / 8) * 8 * headDim;
+    const vBytes = 4 * batch * kvHeads * capacity * Math.ceil(headDimV / 8) * 8;
+    if (!fitsI32(capacity, headDim, headDimV) || heap.topAfter(kBytes + vBytes) > maxBytes) throw tooBig(heap.top + kBytes + vBytes);
+    const kCache = allocateBlock(kx, kBytes + vBytes);
+    const vCache = kCache + kBytes;
+    let length = 0;
+    let disposed = false;
+    const alive = () => {
+      if (disposed) throw new AttentionError('DISPOSED', 'this KV cache was disposed');
+      return live();
+    };
+    const cache: KVCache & { invalidate(): void } = {
+      batch, kvHeads, headDim, headDimV, capacity,
+      get length() {
+        return length;
+      },
+      append(k: TensorInput, v: TensorInput) {
+        const kx = alive();
+        const rk = resolve(k, 'k');
+        const rv = resolve(v, 'v');
+        const perToken = batch * kvHeads * headDim;
+        const kArray = rk.array;
+        if (!(kArray instanceof Float32Array)) tensor(kArray, 'k', perToken, '');
+        const kLength = (kArray as Float32Array).length;
+        if (kLength === 0 || kLength % perToken !== 0) {
+          throw new AttentionError('SHAPE_MISMATCH',
+            `length ${kLength} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');
+        }
+        const n = kLength / perToken;
+        tensor(rv.array, 'v', batch * kvHeads * n * headDimV, `[batch, kvHeads, n, headDimV] = [${batch}, ${kvHeads}, ${n}, ${headDimV}]`);
+        if (length + n > capacity) {
+          throw new AttentionError('CAPACITY_EXCEEDED', `appending ${n} tokens to ${length} exceeds the capacity of ${capacity}`, 'k');
+        }
+        const layout = new Layout(heap.top);
+        const kPtr = layout.input(rk, kLength * 4);
+        const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
+        const buffer = reserve(kx, layout.end);
+        copyIn(buffer, kPtr, rk);
+        copyIn(buffer, vPtr, rv);
+        kx.kvAppend(kCache, vCache, kPtr, vPtr, batch, kvHeads, n, headDim, headDimV, length, capacity);
+        length += n;
+      },
+      attend: ((q: TensorInput, options: KVAttendOptions) => {
+        const kx = alive();
+        optionsObject(options, KV_ATTEND_OPTIONS);
+        if (length === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
+        const rq = resolve(q, 'q');
+        const ro = options.out === undefined ? null : resolve(options.out, 'options.out');
+        const full: AttentionOptions = {
+          ...options, batch, kvHeads, seqK: length, headDim, headDimV,
+          ...(ro === null ? {} : { out: ro.array as Float32Array }),
+        };
+        const plan = planAttention(rq.array, null, null, full, true);
+        return runAttention(kx, rq, null, null, ro, plan, options, { kPtr: kCache, vPtr: vCache, capacity });
+      }) as KVCache['attend'],
+      reset() {
+        alive();
+        length = 0;
+      },
+      dispose() {
+        if (disposed) return;
+        disposed = true;
+        caches.delete(cache);
+        if (kernels !== null) heap.release(kCache, kBytes + vBytes);
+      },
+      invalidate() {
+        disposed = true;
+      },
+    };
+    caches.add(cache);
+    return cache;
   }
 
   return {
@@ -118,31 +329,18 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
       return kernels === null ? 0 : kernels.memory.buffer.byteLength;
     },
     attention: attention as AttentionEngine['attention'],
-    linearAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: LinearAttentionOptions): Float32Array {
-      const kx = live();
-      const plan = planLinear(q, k, v, options);
-      const layout = new Layout(base);
-      const qPtr = layout.region(q.byteLength);
-      const kPtr = layout.region(k.byteLength);
-      const vPtr = layout.region(v.byteLength);
-      const outPtr = layout.region(plan.outLength * 4);
-      const scratchPtr = layout.region(fitsI32(plan.headDim, plan.headDimV)
-        ? kx.linearScratchBytes(plan.headDim, plan.headDimV) : Infinity);
-      const out = allocateOutput(plan.outLength, options.out);
-      const buffer = reserve(kx, layout);
-      copyIn(buffer, qPtr, q);
-      copyIn(buffer, kPtr, k);
-      copyIn(buffer, vPtr, v);
-      kx.linearAttention(
-        qPtr, kPtr, vPtr, outPtr,
-        plan.batch, plan.heads, plan.kvHeads, plan.seqQ, plan.seqK, plan.headDim, plan.headDimV,
-        plan.causal ? 1 : 0, plan.causalOffset, plan.epsilon, scratchPtr,
-      );
-      out.set(new Float32Array(buffer, outPtr, plan.outLength));
-      return out;
-    },
+    linearAttention,
+    alloc,
+    createKVCache,
     dispose() {
+      if (kernels === null) return;
       kernels = null;
+      for (const t of tensors.values()) t.invalidate();
+      tensors.clear();
+      for (const c of caches) c.invalidate();
+      caches.clear();
     },
   };
 }
+
+export type { ShapePlan };

@@ -7,7 +7,12 @@ export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   relaxedSimd(): number;
-  scratchBytes(S: number, D: number, Dv: number, weights: number): number;
+  scratchBytes(S: number, D: number, Dv: number, weights: number, resident: number): number;
+  kvCacheBytes(B: number, KVH: number, capacity: number, D: number, Dv: number): number;
+  kvAppend(
+    kCache: number, vCache: number, k: number, v: number,
+    B: number, KVH: number, n: number, D: number, Dv: number, pos: number, capacity: number,
+  ): void;
   linearScratchBytes(D: number, Dv: number): number;
   mathInPlace(fn: number, ptr: number, n: number): void;
   attention(
@@ -16,7 +21,7 @@ export interface KernelExports {
     scale: number, causal: number, causalOffset: number,
     mask: number, maskKind: number, msB: number, msH: number, msL: number, msS: number,
     activation: number, softcap: number, param: number, power: number, weights: number,
-    scratch: number,
+    resident: number, capacity: number, scratch: number,
   ): void;
   linearAttention(
     q: number, k: number, v: number, out: number,

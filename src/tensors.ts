@@ -1,0 +1,62 @@
+// Engine-owned tensors and the rules for taking a call's arguments: a tensor of this engine is used in place,
+// anything else is an ordinary Float32Array (copied, or rejected by validation).
+import { AttentionError } from './errors.js';
+import type { WasmTensor } from './types.js';
+
+/** A tensor inside some engine's memory. `viewOf` makes the (possibly re-created) view. */
+export class EngineTensor implements WasmTensor {
+  #freed = false;
+  #view: Float32Array | null = null;
+
+  constructor(
+    readonly owner: object,
+    readonly byteOffset: number,
+    readonly length: number,
+    private readonly viewOf: (t: EngineTensor) => Float32Array,
+    private readonly onFree: (t: EngineTensor) => void,
+  ) {}
+
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  get array(): Float32Array {
+    if (this.#freed) throw new AttentionError('DISPOSED', 'this tensor was freed');
+    if (this.#view === null || this.#view.length !== this.length) this.#view = this.viewOf(this);
+    return this.#view;
+  }
+
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    this.#view = null;
+    this.onFree(this);
+  }
+
+  /** Marks the tensor freed without returning memory (its engine is gone). */
+  invalidate(): void {
+    this.#freed = true;
+    this.#view = null;
+  }
+}
+
+/** A call argument after resolving tensors: the array to validate, and its offset when already in place. */
+export interface Resolved {
+  readonly array: unknown;
+  readonly inPlace: number | null;
+}
+
+/** Resolves q/k/v/out arguments for the engine `owner`; `lookup` finds a live tensor viewing `array`, if any. */
+export function resolveArgument(
+  value: unknown, name: string, owner: object, lookup: (array: Float32Array) => EngineTensor | undefined,
+): Resolved {
+  if (value instanceof EngineTensor) {
+    if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
+    return { array: value.array, inPlace: value.owner === owner ? value.byteOffset : null };
+  }
+  if (value instanceof Float32Array) {
+    const tensor = lookup(value);
+    if (tensor !== undefined) return { array: value, inPlace: tensor.byteOffset };
+  }
+  return { array: value, inPlace: null };
+}
