@@ -5,7 +5,7 @@
 // O(BR·(BC + Dv)); the full seqQ × seqK score matrix never exists unless the caller asks for the weights.
 import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
 import { ceil8, packKeys, packQueries, padValues } from "./pack";
-import { BLOCK_STRIDE, pv1x8, pv4x8, pv4x8b, qk1x8, qk4x8p } from "./gemm";
+import { BLOCK_STRIDE, pv1x32, pv1x8, pv4x8, pv4x8b, qk1x32, qk1x8, qk4x8p } from "./gemm";
 
 /** Query rows per block (a multiple of the 4-row micro-tile); 64 measured best of 16/32/64 on S1–S3. */
 export const BR: i32 = 64;
@@ -159,7 +159,11 @@ function attendBlock(
     for (; r < rows; r++) {
       const qr = q + <usize>r * qStride;
       const sr = sBuf + <usize>r * sStride;
-      for (let c = 0; c < cols8; c += 8) {
+      let c = 0;
+      for (; c + 32 <= cols8; c += 32) {
+        qk1x32(qr, kPanel + (<usize>c * <usize>D << 2), <usize>D << 5, D, sr + (<usize>c << 2));
+      }
+      for (; c < cols8; c += 8) {
         qk1x8(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2));
       }
     }
@@ -195,9 +199,9 @@ function attendBlock(
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
-      for (let c = 0; c < dv8; c += 8) {
-        pv1x8(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
-      }
+      let c = 0;
+      for (; c + 32 <= dv8; c += 32) pv1x32(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
+      for (; c < dv8; c += 8) pv1x8(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
     }
   }
   // Keys past the causal end of the block have weight 0 in every row.

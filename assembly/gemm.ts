@@ -85,6 +85,52 @@ export function qk1x8(q0: usize, kp: usize, D: i32, s: usize): void {
 }
 
 /**
+ * f32-qk-1x32: s (1,32) = q (1,D) · kᵀ (D,32) over 4 consecutive key panels (`panelBytes` apart). One query
+ * row is decode's shape: 8 independent accumulators keep both FMA pipes busy, where the 1×8 kernel's two
+ * accumulator chains wait on FMA latency.
+ */
+export function qk1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: usize): void {
+  let k1 = kp + panelBytes;
+  let k2 = k1 + panelBytes;
+  let k3 = k2 + panelBytes;
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+  let d = D;
+  do {
+    const a = v128.load32_splat(q0);
+    q0 += 4;
+    c0 = vmadd(a, v128.load(kp), c0); c1 = vmadd(a, v128.load(kp, 16), c1);
+    c2 = vmadd(a, v128.load(k1), c2); c3 = vmadd(a, v128.load(k1, 16), c3);
+    c4 = vmadd(a, v128.load(k2), c4); c5 = vmadd(a, v128.load(k2, 16), c5);
+    c6 = vmadd(a, v128.load(k3), c6); c7 = vmadd(a, v128.load(k3, 16), c7);
+    kp += 32; k1 += 32; k2 += 32; k3 += 32;
+  } while (--d);
+  v128.store(s, c0); v128.store(s, c1, 16); v128.store(s, c2, 32); v128.store(s, c3, 48);
+  v128.store(s, c4, 64); v128.store(s, c5, 80); v128.store(s, c6, 96); v128.store(s, c7, 112);
+}
+
+/** f32-pv-1x32: acc (1,32) = acc · corr + p (1,J) · v (J,32); the decode-shaped partner of qk1x32. */
+export function pv1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
+  const r = v128.load32_splat(corr);
+  let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
+  let c2 = f32x4.mul(v128.load(acc, 32), r), c3 = f32x4.mul(v128.load(acc, 48), r);
+  let c4 = f32x4.mul(v128.load(acc, 64), r), c5 = f32x4.mul(v128.load(acc, 80), r);
+  let c6 = f32x4.mul(v128.load(acc, 96), r), c7 = f32x4.mul(v128.load(acc, 112), r);
+  let j = J;
+  do {
+    const a = v128.load32_splat(p0);
+    p0 += 4;
+    c0 = vmadd(a, v128.load(v), c0); c1 = vmadd(a, v128.load(v, 16), c1);
+    c2 = vmadd(a, v128.load(v, 32), c2); c3 = vmadd(a, v128.load(v, 48), c3);
+    c4 = vmadd(a, v128.load(v, 64), c4); c5 = vmadd(a, v128.load(v, 80), c5);
+    c6 = vmadd(a, v128.load(v, 96), c6); c7 = vmadd(a, v128.load(v, 112), c7);
+    v += vStride;
+  } while (--j);
+  v128.store(acc, c0); v128.store(acc, c1, 16); v128.store(acc, c2, 32); v128.store(acc, c3, 48);
+  v128.store(acc, c4, 64); v128.store(acc, c5, 80); v128.store(acc, c6, 96); v128.store(acc, c7, 112);
+}
+
+/**
  * f32-pv-4x8: acc (4,8) = acc · diag(corr) + p (4,J) · v (J,8).
  * Folding the online-softmax rescale (corr = e^(m_old − m_new)) into the accumulator load costs one multiply
  * per register per key block instead of a separate pass over the accumulator.
