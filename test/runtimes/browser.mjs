@@ -1,0 +1,132 @@
+// `npm run test:browser`: the package in Chromium (Debian's /usr/bin/chromium, driven by playwright-core,
+// headless). Pages are served from 127.0.0.1 by demo/serve.mjs.
+//  1. smoke.mjs in a page that imports the npm-installed package as an ES module: must pick wasm-relaxed-simd.
+//  2. the same page with V8 in --jitless mode (no WebAssembly at all; V8 15 has no flag that removes only
+//     SIMD): must pick the JS fallback and still be correct.
+//  3. a Vite app importing the package, built with `vite build`, run in Chromium: same suite.
+//  4. the demo page (demo/): timing and heatmap render; a screenshot goes to test-results/demo.png and the
+//     heatmap canvas must show a real heatmap (not blank, not one colour).
+import { existsSync, cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { build } from 'vite';
+import { startServer } from '../../demo/serve.mjs';
+import { HERE, ROOT, createConsumer, finish, removeConsumer } from './consumer.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const TIMEOUT = 90_000;
+
+if (!existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  process.exit(1);
+}
+
+const results = [];
+async function test(name, fn) {
+  try {
+    const detail = await fn();
+    results.push({ ok: true, name, detail });
+  } catch (error) {
+    results.push({ ok: false, name, detail: String(error?.stack ?? error) });
+  }
+}
+
+async function withPage(extraArgs, url, fn) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs], headless: true });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 640 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.goto(url);
+    return await fn(page, errors, browser.version());
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Waits for window.__smoke and turns a failure into a thrown error. */
+async function smokeResult(page, errors) {
+  await page.waitForFunction(() => window.__smoke !== undefined, null, { timeout: TIMEOUT });
+  const smoke = await page.evaluate(() => window.__smoke);
+  if (!smoke.ok) throw new Error(`${smoke.error}\npage errors: ${errors.join('\n')}`);
+  const r = smoke.result;
+  return `picked ${r.picked}; ${r.checks} checks over ${r.supported.join(', ')}; worst error ${r.worstError.toExponential(2)}`;
+}
+
+const dir = createConsumer(['smoke.mjs']);
+cpSync(join(HERE, 'pages/smoke.html'), join(dir, 'smoke.html'));
+cpSync(join(HERE, 'vite-app'), join(dir, 'vite-app'), { recursive: true });
+const site = await startServer(dir);
+const repo = await startServer(ROOT);
+try {
+  await test('chromium: ES module from localhost picks wasm-relaxed-simd, all backends match the reference', () =>
+    withPage([], `${site.url}/smoke.html?expect=wasm-relaxed-simd`, async (page, errors, version) =>
+      `Chromium ${version}: ${await smokeResult(page, errors)}`));
+
+  await test('chromium --js-flags=--jitless (no WebAssembly): JS fallback picked and correct', () =>
+    withPage(['--js-flags=--jitless'], `${site.url}/smoke.html?expect=js`, async (page, errors) => {
+      const wasm = await page.evaluate(() => typeof WebAssembly);
+      if (wasm !== 'undefined') throw new Error(`WebAssembly is still ${wasm} under --jitless`);
+      return await smokeResult(page, errors);
+    }));
+
+  await test('vite build of an app importing the package, run in chromium', async () => {
+    const root = join(dir, 'vite-app');
+    await build({ root, configFile: false, base: './', logLevel: 'warn', build: { outDir: join(root, 'dist'), emptyOutDir: true } });
+    const assets = readdirSync(join(root, 'dist/assets'));
+    const scripts = assets.filter((f) => f.endsWith('.js'));
+    if (scripts.length !== 1 || assets.some((f) => f.endsWith('.wasm'))) throw new Error(`unexpected bundle: ${assets.join(', ')}`);
+    const bundle = readFileSync(join(root, 'dist/assets', scripts[0]), 'utf8');
+    if (!bundle.includes('f32-attention-4x8-wasmrelaxedsimd')) throw new Error('the bundle does not contain the package');
+    return withPage([], `${site.url}/vite-app/dist/index.html?expect=wasm-relaxed-simd`, async (page, errors) =>
+      `${scripts[0]} ${(bundle.length / 1024).toFixed(0)} KiB: ${await smokeResult(page, errors)}`);
+  });
+
+  await test('demo page: live wasm-vs-JS timing and a heatmap of the weights (screenshot test-results/demo.png)', () =>
+    withPage([], `${repo.url}/demo/`, async (page, errors) => {
+      await page.waitForFunction(() => document.body.dataset.timing === 'done' || document.body.dataset.error,
+        null, { timeout: TIMEOUT });
+      const state = await page.evaluate(() => ({ ...document.body.dataset }));
+      if (state.error || errors.length > 0) throw new Error(`demo failed: ${state.error} ${errors.join('\n')}`);
+      if (state.backend !== 'wasm-relaxed-simd' || state.heatmap !== 'done') throw new Error(`demo state ${JSON.stringify(state)}`);
+      const timing = await page.evaluate(() => ['wasm-ms', 'js-ms'].map((id) => Number(document.getElementById(id).textContent)));
+      if (!timing.every((t) => Number.isFinite(t) && t > 0)) throw new Error(`timings not shown: ${timing}`);
+      // The heatmap: opaque, many distinct colours, and bright cells near the diagonal (each token attends to
+      // its neighbours), dark far below it, white (excluded) above it in causal mode... (upper triangle = 0 weight).
+      const pixels = await page.evaluate(() => {
+        const c = document.getElementById('heatmap');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const colours = new Set();
+        let transparent = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          if (data[i + 3] !== 255) transparent++;
+          colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        }
+        const cell = c.width / 32;
+        const at = (row, col) => {
+          const p = ((Math.floor((row + 0.5) * cell) * c.width) + Math.floor((col + 0.5) * cell)) * 4;
+          return data[p] + data[p + 1] + data[p + 2];
+        };
+        let diagonal = 0, far = 0, upper = 0;
+        for (let i = 0; i < 32; i++) diagonal += at(i, i);
+        for (let i = 16; i < 32; i++) far += at(i, i - 16);
+        for (let i = 0; i < 16; i++) upper += at(i, i + 16);
+        return { colours: colours.size, transparent, diagonal: diagonal / 32, far: far / 16, upper: upper / 16 };
+      });
+      mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+      await page.screenshot({ path: join(ROOT, 'test-results/demo.png') });
+      await page.locator('#heatmap').screenshot({ path: join(ROOT, 'test-results/demo-heatmap.png') });
+      const darkest = 68 + 1 + 84; // the colour map's 0
+      if (pixels.transparent > 0 || pixels.colours < 20) throw new Error(`blank heatmap: ${JSON.stringify(pixels)}`);
+      if (!(pixels.diagonal > pixels.far + 100) || pixels.upper !== darkest) throw new Error(`heatmap does not show causal local attention: ${JSON.stringify(pixels)}`);
+      return `wasm ${timing[0]} ms vs js ${timing[1]} ms per call; heatmap ${pixels.colours} colours`;
+    }));
+} finally {
+  await site.close();
+  await repo.close();
+  removeConsumer(dir);
+}
+finish('browser', results);

@@ -1,0 +1,58 @@
+// A TypeScript consumer of the installed package, compiled with `tsc --noEmit` (module nodenext and bundler) by
+// hygiene.mjs. The @ts-expect-error lines are part of the test: each must be a type error, or tsc fails.
+import {
+  ACTIVATIONS, AttentionError, BACKENDS, createAttention, createJsAttention, isBackendSupported,
+  type Activation, type AttentionEngine, type AttentionErrorCode, type AttentionOptions, type AttentionWithWeights,
+  type BackendName, type CausalMode, type EngineOptions,
+} from 'wasm-attention';
+import { attention as attentionJs } from 'wasm-attention/js';
+
+const engineOptions: EngineOptions = { backend: 'auto', maxMemoryBytes: 1 << 26 };
+const engine: AttentionEngine = await createAttention(engineOptions);
+const backend: BackendName = engine.backend;
+const names: readonly BackendName[] = BACKENDS.map((b) => b.name);
+const supported: boolean = isBackendSupported('wasm-simd');
+const activations: readonly Activation[] = ACTIVATIONS;
+const causal: CausalMode = 'bottom-right';
+
+const options: AttentionOptions = { batch: 1, heads: 2, seqQ: 4, seqK: 4, headDim: 8, causal };
+const q = new Float32Array(64), k = new Float32Array(64), v = new Float32Array(64);
+
+// The overloads: a plain call returns a Float32Array, returnWeights: true returns { output, weights }.
+const out: Float32Array = engine.attention(q, k, v, options);
+const both: AttentionWithWeights = engine.attention(q, k, v, { ...options, returnWeights: true });
+const weights: Float32Array = both.weights;
+const outJs: Float32Array = attentionJs(q, k, v, { ...options, mask: new Uint8Array(16) });
+const sync: Float32Array = createJsAttention().attention(q, k, v, { ...options, activation: 'sigmoid', bias: -1 });
+
+try {
+  engine.attention(q, k, v, options);
+} catch (error) {
+  if (error instanceof AttentionError) {
+    const code: AttentionErrorCode = error.code;
+    const argument: string | undefined = error.argument;
+    console.log(code, argument);
+  }
+}
+
+// @ts-expect-error a Float64Array is not a Float32Array tensor
+engine.attention(new Float64Array(64), k, v, options);
+// @ts-expect-error batch is required
+engine.attention(q, k, v, { heads: 2, seqQ: 4, seqK: 4, headDim: 8 });
+// @ts-expect-error unknown causal mode
+engine.attention(q, k, v, { ...options, causal: 'top-right' });
+// @ts-expect-error unknown activation
+engine.attention(q, k, v, { ...options, activation: 'gelu' });
+// @ts-expect-error a typo is not an option
+engine.attention(q, k, v, { ...options, casual: true });
+// @ts-expect-error a plain call does not return weights
+engine.attention(q, k, v, options).weights;
+// @ts-expect-error unknown backend
+await createAttention({ backend: 'webgpu' });
+// @ts-expect-error backend is read-only
+engine.backend = 'js';
+// @ts-expect-error not an error code
+const badCode: AttentionErrorCode = 'OOPS';
+
+engine.dispose();
+export { backend, badCode, names, out, outJs, supported, sync, weights, activations };
