@@ -1,7 +1,7 @@
 // Validation of one call: every check runs before any backend touches memory, and its result (the plan) is
 // all a backend needs.
 import { AttentionError } from './errors.js';
-import type { Activation, AttentionOptions, LinearAttentionOptions } from './types.js';
+import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
 export const MASK_NONE = 0;
 export const MASK_ADDITIVE_F32 = 1;
@@ -265,3 +265,52 @@ export function allocateOutput(length: number, out: Float32Array | undefined, na
 
 /** Number of weights a `returnWeights` call returns. */
 export const weightsLength = (p: ShapePlan) => p.batch * p.heads * p.seqQ * p.seqK;
+
+/** A validated KV-cache configuration. */
+export interface KVCacheShape {
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly headDimV: number;
+  readonly capacity: number;
+}
+
+const KV_CACHE_OPTIONS = new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity']);
+const KV_ATTEND_OPTIONS = new Set([...ATTENTION_OPTIONS].filter((k) => !['batch', 'kvHeads', 'seqK', 'headDim', 'headDimV'].includes(k)));
+
+/** Validates createKVCache options (both backends). */
+export function planKVCache(options: KVCacheOptions): KVCacheShape {
+  optionsObject(options, KV_CACHE_OPTIONS);
+  const batch = dimension(options.batch, 'options.batch');
+  const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
+  const headDim = dimension(options.headDim, 'options.headDim');
+  const headDimV = options.headDimV === undefined ? headDim : dimension(options.headDimV, 'options.headDimV');
+  const capacity = dimension(options.capacity, 'options.capacity');
+  return { batch, kvHeads, headDim, headDimV, capacity };
+}
+
+/** Validates an append of k [batch, kvHeads, n, headDim] and v to a cache holding `length` tokens; returns n. */
+export function planAppend(k: unknown, v: unknown, cache: KVCacheShape, length: number): number {
+  const { batch, kvHeads, headDim, headDimV, capacity } = cache;
+  const perToken = batch * kvHeads * headDim;
+  const kArray = k instanceof Float32Array ? k : tensor(k, 'k', perToken, '');
+  if (kArray.length === 0 || kArray.length % perToken !== 0) {
+    throw new AttentionError('SHAPE_MISMATCH',
+      `length ${kArray.length} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');
+  }
+  const n = kArray.length / perToken;
+  tensor(v, 'v', batch * kvHeads * n * headDimV, `[batch, kvHeads, n, headDimV] = [${batch}, ${kvHeads}, ${n}, ${headDimV}]`);
+  if (length + n > capacity) {
+    throw new AttentionError('CAPACITY_EXCEEDED', `appending ${n} tokens to ${length} exceeds the capacity of ${capacity}`, 'k');
+  }
+  return n;
+}
+
+/** Validates an attend on a cache holding `length` tokens: the plan of the equivalent one-shot call. */
+export function planAttend(q: unknown, out: unknown, options: KVAttendOptions, cache: KVCacheShape, length: number): AttentionPlan {
+  optionsObject(options, KV_ATTEND_OPTIONS);
+  if (length === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
+  const { batch, kvHeads, headDim, headDimV } = cache;
+  const full = { ...options, batch, kvHeads, seqK: length, headDim, headDimV, ...(out === undefined ? {} : { out }) };
+  return planAttention(q, null, null, full as AttentionOptions, true);
+}

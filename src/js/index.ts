@@ -1,6 +1,6 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, optionsObject, overlaps, planAttention, planLinear, tensor, weightsLength } from '../plan.js';
+import { allocateOutput, dimension, overlaps, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
 import { EngineTensor } from '../tensors.js';
 import type {
   AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
@@ -57,19 +57,10 @@ export function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, 
   return out;
 }
 
-const KV_ATTEND_OPTIONS = new Set([
-  'heads', 'seqQ', 'causal', 'out', 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap',
-  'returnWeights',
-]);
-
 /** A KV cache in plain JS memory: [batch, kvHeads, capacity, headDim] keys and values, filled in order. */
 function createJsKVCache(options: KVCacheOptions, engineAlive: () => void): KVCache {
-  optionsObject(options, new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity']));
-  const batch = dimension(options.batch, 'options.batch');
-  const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
-  const headDim = dimension(options.headDim, 'options.headDim');
-  const headDimV = options.headDimV === undefined ? headDim : dimension(options.headDimV, 'options.headDimV');
-  const capacity = dimension(options.capacity, 'options.capacity');
+  const shape = planKVCache(options);
+  const { batch, kvHeads, headDim, headDimV, capacity } = shape;
   let keys: Float32Array, values: Float32Array;
   try {
     keys = new Float32Array(batch * kvHeads * capacity * headDim);
@@ -90,33 +81,19 @@ function createJsKVCache(options: KVCacheOptions, engineAlive: () => void): KVCa
     },
     append(k: TensorInput, v: TensorInput) {
       alive();
-      const ka = arrayOf(k, 'k'), va = arrayOf(v, 'v');
-      const perToken = batch * kvHeads * headDim;
-      if (!(ka instanceof Float32Array)) tensor(ka, 'k', perToken, '');
-      const kLength = (ka as Float32Array).length;
-      if (kLength === 0 || kLength % perToken !== 0) {
-        throw new AttentionError('SHAPE_MISMATCH',
-          `length ${kLength} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');
-      }
-      const n = kLength / perToken;
-      tensor(va, 'v', batch * kvHeads * n * headDimV, `[batch, kvHeads, n, headDimV] = [${batch}, ${kvHeads}, ${n}, ${headDimV}]`);
-      if (length + n > capacity) {
-        throw new AttentionError('CAPACITY_EXCEEDED', `appending ${n} tokens to ${length} exceeds the capacity of ${capacity}`, 'k');
-      }
+      const ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
+      const n = planAppend(ka, va, shape, length);
       for (let h = 0; h < batch * kvHeads; h++) {
-        keys.set((ka as Float32Array).subarray(h * n * headDim, (h + 1) * n * headDim), (h * capacity + length) * headDim);
-        values.set((va as Float32Array).subarray(h * n * headDimV, (h + 1) * n * headDimV), (h * capacity + length) * headDimV);
+        keys.set(ka.subarray(h * n * headDim, (h + 1) * n * headDim), (h * capacity + length) * headDim);
+        values.set(va.subarray(h * n * headDimV, (h + 1) * n * headDimV), (h * capacity + length) * headDimV);
       }
       length += n;
     },
     attend: ((q: TensorInput, options: KVAttendOptions) => {
       alive();
-      optionsObject(options, KV_ATTEND_OPTIONS);
-      if (length === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
       const qa = arrayOf(q, 'q') as Float32Array;
-      const outArg = options.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
-      const plan = planAttention(qa, null, null,
-        { ...options, batch, kvHeads, seqK: length, headDim, headDimV, ...(outArg === undefined ? {} : { out: outArg }) }, true);
+      const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
+      const plan = planAttend(qa, outArg, options, shape, length);
       const out = allocateOutput(plan.outLength, outArg);
       const weights = plan.returnWeights ? allocateOutput(weightsLength(plan), undefined, 'options.returnWeights') : null;
       intoOutput(out, [qa, plan.mask], (target) => attentionRows(target, weights, qa, keys, values, plan, capacity));

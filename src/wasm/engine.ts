@@ -4,7 +4,7 @@
 // already in place) and memory grows only when a call needs more than any call before it, so repeated calls
 // never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, optionsObject, overlaps, planAttention, planLinear, tensor, weightsLength } from '../plan.js';
+import { allocateOutput, dimension, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
 import type { AttentionPlan, ShapePlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
@@ -49,11 +49,6 @@ class Layout {
     return arg.inPlace ?? this.region(bytes);
   }
 }
-
-const KV_ATTEND_OPTIONS = new Set([
-  'heads', 'seqQ', 'causal', 'out', 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap',
-  'returnWeights',
-]);
 
 export function createWasmEngine(initial: KernelExports, backend: WasmVariant, maxBytes: number): AttentionEngine {
   let kernels: KernelExports | null = initial;
@@ -244,12 +239,8 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
 
   function createKVCache(options: KVCacheOptions): KVCache {
     const kx = live();
-    optionsObject(options, new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity']));
-    const batch = dimension(options.batch, 'options.batch');
-    const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
-    const headDim = dimension(options.headDim, 'options.headDim');
-    const headDimV = options.headDimV === undefined ? headDim : dimension(options.headDimV, 'options.headDimV');
-    const capacity = dimension(options.capacity, 'options.capacity');
+    const shape = planKVCache(options);
+    const { batch, kvHeads, headDim, headDimV, capacity } = shape;
     const kBytes = 4 * batch * kvHeads * Math.ceil(capacity / 8) * 8 * headDim;
     const vBytes = 4 * batch * kvHeads * capacity * Math.ceil(headDimV / 8) * 8;
     if (!fitsI32(capacity, headDim, headDimV) || heap.topAfter(kBytes + vBytes) > maxBytes) throw tooBig(heap.top + kBytes + vBytes);
@@ -270,21 +261,9 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
         const kx = alive();
         const rk = resolve(k, 'k');
         const rv = resolve(v, 'v');
-        const perToken = batch * kvHeads * headDim;
-        const kArray = rk.array;
-        if (!(kArray instanceof Float32Array)) tensor(kArray, 'k', perToken, '');
-        const kLength = (kArray as Float32Array).length;
-        if (kLength === 0 || kLength % perToken !== 0) {
-          throw new AttentionError('SHAPE_MISMATCH',
-            `length ${kLength} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');
-        }
-        const n = kLength / perToken;
-        tensor(rv.array, 'v', batch * kvHeads * n * headDimV, `[batch, kvHeads, n, headDimV] = [${batch}, ${kvHeads}, ${n}, ${headDimV}]`);
-        if (length + n > capacity) {
-          throw new AttentionError('CAPACITY_EXCEEDED', `appending ${n} tokens to ${length} exceeds the capacity of ${capacity}`, 'k');
-        }
+        const n = planAppend(rk.array, rv.array, shape, length);
         const layout = new Layout(heap.top);
-        const kPtr = layout.input(rk, kLength * 4);
+        const kPtr = layout.input(rk, (rk.array as Float32Array).byteLength);
         const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
         const buffer = reserve(kx, layout.end);
         copyIn(buffer, kPtr, rk);
@@ -294,15 +273,9 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
       },
       attend: ((q: TensorInput, options: KVAttendOptions) => {
         const kx = alive();
-        optionsObject(options, KV_ATTEND_OPTIONS);
-        if (length === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
         const rq = resolve(q, 'q');
-        const ro = options.out === undefined ? null : resolve(options.out, 'options.out');
-        const full: AttentionOptions = {
-          ...options, batch, kvHeads, seqK: length, headDim, headDimV,
-          ...(ro === null ? {} : { out: ro.array as Float32Array }),
-        };
-        const plan = planAttention(rq.array, null, null, full, true);
+        const ro = options?.out === undefined ? null : resolve(options.out, 'options.out');
+        const plan = planAttend(rq.array, ro?.array, options, shape, length);
         return runAttention(kx, rq, null, null, ro, plan, options, { kPtr: kCache, vPtr: vCache, capacity });
       }) as KVCache['attend'],
       reset() {
