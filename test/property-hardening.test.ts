@@ -115,7 +115,7 @@ type Code = AttentionError['code'];
 interface Corruption {
   readonly what: string;
   readonly codes: readonly Code[];
-  apply(call: Call): [unknown, unknown, unknown, unknown];
+  apply(call: Call): unknown[];
 }
 
 const notF32 = [null, undefined, 0, 'q', [1, 2, 3], {}, new Float64Array(4), new Int32Array(4), new Uint8Array(4), new DataView(new ArrayBuffer(4))];
