@@ -105,7 +105,7 @@ test(`all backends match the float64 reference: shapes, masks, causal modes, act
     fc.property(validCall, (call) => {
       for (const [name, engine] of engines) checkValid(name, engine, call);
     }),
-    { numRuns: 250 },
+    { numRuns: 400 },
   );
 });
 
@@ -256,4 +256,26 @@ test('random invalid calls: a typed AttentionError, no result, out untouched, an
     }),
     { numRuns: 400 },
   );
+});
+
+test('invalid createAttention options: a typed AttentionError, never another exception', async () => {
+  const { createAttention } = await import('../src/index.js');
+  // (`backend: null` is accepted as 'auto', like other options that are null-coalesced to their default.)
+  const bad: unknown[] = [
+    null, 0, 'auto', true,
+    ...['gpu', 'WASM', '', 0, 'webgpu', 'simd', {}].map((backend) => ({ backend })),
+    ...[0, -1, NaN, -Infinity, '1e6', null].map((maxMemoryBytes) => ({ maxMemoryBytes })),
+    { backned: 'js' },
+  ];
+  for (const options of bad) {
+    let thrown: unknown;
+    try {
+      await createAttention(options as never);
+    } catch (error) {
+      thrown = error;
+    }
+    const label = `createAttention(${String(JSON.stringify(options))})`;
+    expect(thrown, label).toBeInstanceOf(AttentionError);
+    expect(['INVALID_TYPE', 'INVALID_OPTION'], label).toContain((thrown as AttentionError).code);
+  }
 });
