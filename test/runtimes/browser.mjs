@@ -94,8 +94,8 @@ try {
       if (state.backend !== 'wasm-relaxed-simd' || state.heatmap !== 'done') throw new Error(`demo state ${JSON.stringify(state)}`);
       const timing = await page.evaluate(() => ['wasm-ms', 'js-ms'].map((id) => Number(document.getElementById(id).textContent)));
       if (!timing.every((t) => Number.isFinite(t) && t > 0)) throw new Error(`timings not shown: ${timing}`);
-      // The heatmap: opaque, many distinct colours, and bright cells near the diagonal (each token attends to
-      // its neighbours), dark far below it, white (excluded) above it in causal mode... (upper triangle = 0 weight).
+      // The heatmap: opaque, many distinct colours, bright cells on the diagonal (each token attends mostly to
+      // itself and its neighbours), darker far below it, and exactly the colour of weight 0 above it (causal).
       const pixels = await page.evaluate(() => {
         const c = document.getElementById('heatmap');
         const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
