@@ -12,8 +12,9 @@ const RUNTIMES = [
   // Node 20 ships relaxed SIMD behind a flag; from Node 22 (V8 11.4+) it is on by default.
   { name: `node ${process.version}`, cmd: process.execPath, args: [], expect: nodeMajor >= 22 ? 'wasm-relaxed-simd' : 'wasm-simd' },
   { name: `node ${process.version} --experimental-wasm-relaxed-simd`, cmd: process.execPath, args: ['--experimental-wasm-relaxed-simd'], expect: 'wasm-relaxed-simd' },
-  // No --allow-* flag and no prompt: importing an npm package needs no permission.
-  { name: 'deno (no permissions)', cmd: bin('deno'), args: ['run', '--no-prompt'], expect: 'wasm-relaxed-simd', version: ['--version'] },
+  // No --allow-* flag and no prompt: importing an npm package needs no permission. --cached-only: the package
+  // resolves from the consumer's node_modules, nothing is fetched.
+  { name: 'deno, no permissions:', cmd: bin('deno'), args: ['run', '--no-prompt', '--cached-only'], expect: 'wasm-relaxed-simd', version: ['--version'] },
   // Bun (JavaScriptCore) validates and runs the relaxed-SIMD build.
   { name: 'bun', cmd: bin('bun'), args: [], expect: 'wasm-relaxed-simd', version: ['--version'] },
 ];
