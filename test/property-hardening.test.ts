@@ -279,3 +279,15 @@ test('invalid createAttention options: a typed AttentionError, never another exc
     expect(['INVALID_TYPE', 'INVALID_OPTION'], label).toContain((thrown as AttentionError).code);
   }
 });
+
+// Reported, not fixed yet: tensors are checked with `instanceof Float32Array`, so a Float32Array made in another
+// realm (an iframe, a vm context, jsdom-style test environments) is rejected as "must be a Float32Array, got
+// Float32Array". Marked `fails` until validation accepts it; then drop `.fails`.
+test.fails('a Float32Array from another realm (vm context) is accepted', async () => {
+  const { runInNewContext } = await import('node:vm');
+  const foreign = runInNewContext('new Float32Array([1, 2])') as Float32Array;
+  const o = { batch: 1, heads: 1, seqQ: 1, seqK: 1, headDim: 2 };
+  for (const [, engine] of engines) {
+    expect(Array.from(engine.attention(foreign, Float32Array.of(1, 2), Float32Array.of(3, 4), o))).toEqual([3, 4]);
+  }
+});
