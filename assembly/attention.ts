@@ -319,7 +319,6 @@ function weighRow(
     let admissible = i32x4.lt_s(lane, vlimit);
     if (maskKind == MASK_ADDITIVE_F32) {
       x = f32x4.add(x, msS != 0 ? v128.load(m) : maskRow);
-      if (!softmaxFamily) admissible = v128.and(admissible, f32x4.ne(x, ninf));
     } else if (maskKind == MASK_BOOL_U8) {
       const bits = msS != 0 ? i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(m))) : maskRow;
       admissible = v128.and(admissible, i32x4.ne(bits, zero));
@@ -328,6 +327,8 @@ function weighRow(
       x = v128.bitselect(f32x4.mul(x, vlog2e), ninf, admissible);
       vmax = f32x4.pmax(vmax, x);
     } else {
+      // A −∞ score (float mask, or ±∞ inputs) is an excluded key for every activation, whatever f(−∞) is.
+      admissible = v128.and(admissible, f32x4.ne(x, ninf));
       x = v128.and(mapScore(x, activation, param, power), admissible);
       vsum = f32x4.add(vsum, x);
     }

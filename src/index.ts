@@ -38,7 +38,7 @@ export async function createAttention(options: EngineOptions = {}): Promise<Atte
       throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
     }
   }
-  const request = options.backend ?? 'auto';
+  const request = options.backend === undefined ? 'auto' : options.backend;
   const candidates = Object.hasOwn(REQUESTS, request) ? REQUESTS[request] : undefined;
   if (candidates === undefined) {
     throw new AttentionError('INVALID_OPTION',

@@ -62,6 +62,15 @@ const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
 /** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
 const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
 
+/**
+ * Typed-array checks that also accept arrays made in another realm (an iframe, a worker's vm context, jsdom),
+ * where `instanceof Float32Array` is false for a genuine Float32Array.
+ */
+export const isFloat32Array = (x: unknown): x is Float32Array =>
+  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Float32Array]';
+export const isUint8Array = (x: unknown): x is Uint8Array =>
+  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]';
+
 export function dimension(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new AttentionError('INVALID_DIMENSION', `must be an integer ≥ 1, got ${describe(value)}`, name);
@@ -77,13 +86,14 @@ function describe(value: unknown): string {
 }
 
 export function tensor(value: unknown, name: string, expected: number, shape: string): Float32Array {
-  if (!(value instanceof Float32Array)) {
+  if (!isFloat32Array(value)) {
     throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
   }
   if (value.length !== expected) {
     if (value.buffer.byteLength === 0 && expected > 0) {
       throw new AttentionError('SHAPE_MISMATCH',
-        'is a detached view: wasm memory grew after this view of it was taken; read `tensor.array` again', name);
+        'is a detached view: its ArrayBuffer was transferred, or wasm memory grew after this view of it was taken ' +
+        '(read `tensor.array` again)', name);
     }
     throw new AttentionError(
       'SHAPE_MISMATCH', `length ${value.length} does not match ${shape} = ${expected} elements`, name);
@@ -160,7 +170,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
 
   const { mask, maskKind, maskStrides } = planMask(options, [shape.batch, shape.heads, shape.seqQ, shape.seqK]);
 
-  const name = options.activation ?? 'softmax';
+  const name = options.activation === undefined ? 'softmax' : options.activation;
   const activation = ACTIVATIONS.indexOf(name);
   if (activation < 0) {
     throw new AttentionError('INVALID_OPTION',
@@ -177,7 +187,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   if (activation === ACT_SIGMOID) param = options.bias === undefined ? -Math.log(shape.seqK) : finite(options.bias, 'options.bias');
   if (activation === ACT_RELU) param = 1 / shape.seqK;
   if (activation === ACT_POLYNOMIAL) {
-    power = options.power ?? 3;
+    power = options.power === undefined ? 3 : options.power;
     if (typeof power !== 'number' || !Number.isInteger(power) || power < 1 || power > 64) {
       throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 64, got ${describe(options.power)}`, 'options.power');
     }
@@ -188,7 +198,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     softcap = finite(options.softcap, 'options.softcap', 0);
     if (softcap === 0) throw new AttentionError('INVALID_OPTION', 'must be > 0 (omit it to disable soft-capping)', 'options.softcap');
   }
-  const returnWeights = options.returnWeights ?? false;
+  const returnWeights = options.returnWeights === undefined ? false : options.returnWeights;
   if (typeof returnWeights !== 'boolean') {
     throw new AttentionError('INVALID_OPTION', `must be a boolean, got ${describe(returnWeights)}`, 'options.returnWeights');
   }
@@ -212,8 +222,8 @@ function planMask(options: AttentionOptions, target: readonly [number, number, n
     return { mask: null, maskKind: MASK_NONE, maskStrides: [0, 0, 0, 0] as const };
   }
   let maskKind: number;
-  if (mask instanceof Float32Array) maskKind = MASK_ADDITIVE_F32;
-  else if (mask instanceof Uint8Array) maskKind = MASK_BOOL_U8;
+  if (isFloat32Array(mask)) maskKind = MASK_ADDITIVE_F32;
+  else if (isUint8Array(mask)) maskKind = MASK_BOOL_U8;
   else {
     throw new AttentionError('INVALID_TYPE',
       `must be a Float32Array (additive) or Uint8Array (boolean), got ${describe(mask)}`, 'options.mask');
@@ -293,7 +303,7 @@ export function planKVCache(options: KVCacheOptions): KVCacheShape {
 export function planAppend(k: unknown, v: unknown, cache: KVCacheShape, length: number): number {
   const { batch, kvHeads, headDim, headDimV, capacity } = cache;
   const perToken = batch * kvHeads * headDim;
-  const kArray = k instanceof Float32Array ? k : tensor(k, 'k', perToken, '');
+  const kArray = isFloat32Array(k) ? k : tensor(k, 'k', perToken, '');
   if (kArray.length === 0 || kArray.length % perToken !== 0) {
     throw new AttentionError('SHAPE_MISMATCH',
       `length ${kArray.length} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');

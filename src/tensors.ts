@@ -1,6 +1,7 @@
 // Engine-owned tensors and the rules for taking a call's arguments: a tensor of this engine is used in place,
 // anything else is an ordinary Float32Array (copied, or rejected by validation).
 import { AttentionError } from './errors.js';
+import { isFloat32Array } from './plan.js';
 import type { WasmTensor } from './types.js';
 
 /** A tensor inside some engine's memory. `viewOf` makes the (possibly re-created) view. */
@@ -54,7 +55,7 @@ export function resolveArgument(
     if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
     return { array: value.array, inPlace: value.owner === owner ? value.byteOffset : null };
   }
-  if (value instanceof Float32Array) {
+  if (isFloat32Array(value)) {
     const tensor = lookup(value);
     if (tensor !== undefined) return { array: value, inPlace: tensor.byteOffset };
   }

@@ -64,6 +64,9 @@ const badCases: Bad[] = [
   ['softcap 0', 'INVALID_OPTION', 'options.softcap', [q, k, v, opts({ softcap: 0 })]],
   ['softcap −3', 'INVALID_OPTION', 'options.softcap', [q, k, v, opts({ softcap: -3 })]],
   ['returnWeights "yes"', 'INVALID_OPTION', 'options.returnWeights', [q, k, v, opts({ returnWeights: 'yes' })]],
+  ['returnWeights null', 'INVALID_OPTION', 'options.returnWeights', [q, k, v, opts({ returnWeights: null })]],
+  ['activation null', 'INVALID_OPTION', 'options.activation', [q, k, v, opts({ activation: null })]],
+  ['power null', 'INVALID_OPTION', 'options.power', [q, k, v, opts({ activation: 'polynomial', power: null })]],
   ['out a Float64Array', 'INVALID_TYPE', 'options.out', [q, k, v, opts({ out: new Float64Array(2 * 4 * 5 * 8) })]],
 ];
 
@@ -131,6 +134,7 @@ describe('engine lifecycle and backend selection', () => {
 
   test('unknown backend and unknown engine options are rejected', async () => {
     await expect(createAttention({ backend: 'gpu' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.backend' });
+    await expect(createAttention({ backend: null as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.backend' });
     await expect(createAttention({ threads: 2 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.threads' });
     await expect(createAttention({ maxMemoryBytes: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });

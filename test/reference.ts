@@ -38,7 +38,7 @@ function rowWeights(x: (number | null)[], o: RefOptions): number[] {
     }
     case 'squared': {
       const sum = live.reduce((a, s) => a + s * s, 0) + (o.epsilon ?? 1e-6);
-      return x.map((s) => (s === null ? 0 : (s * s) / sum));
+      return x.map((s) => (s === null || sum === 0 ? 0 : (s * s) / sum)); // ε = 0 and all scores 0: a zero row
     }
     case 'sigmoid': {
       const bias = o.bias ?? -Math.log(S);

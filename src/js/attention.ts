@@ -5,6 +5,8 @@ import {
   ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8,
 } from '../plan.js';
 
+const f32 = Math.fround;
+
 /** σ(x) without overflow: e^(−|x|) ≤ 1 in both branches. */
 function sigmoid(x: number): number {
   const e = Math.exp(-Math.abs(x));
@@ -45,9 +47,11 @@ export function attentionRows(
           const kRow = kHead + j * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qRow + d]! * k[kRow + d]!;
-          let score = dot * scale;
+          // Rounded to float32 like the wasm kernels' scores, so that a score overflowing float32 (|q·k| > 3.4e38)
+          // becomes ±∞ here too and every backend gives the same NaN/∞ answers.
+          let score = f32(f32(dot) * scale);
           if (softcap > 0) score = softcap * Math.tanh(score / softcap);
-          if (maskKind === MASK_ADDITIVE_F32) score += mask![mRow + j * msS]!;
+          if (maskKind === MASK_ADDITIVE_F32) score = f32(score + mask![mRow + j * msS]!);
           else if (maskKind === MASK_BOOL_U8 && mask![mRow + j * msS] === 0) score = -Infinity;
           s[j] = score;
           // Softmax pass 1: the max. Subtracting it makes every exponent ≤ 0, so e^x cannot overflow even for
@@ -75,10 +79,10 @@ export function attentionRows(
             const x = s[j]!;
             let p = 0; // masked positions contribute exactly 0, whatever f(−∞) would be
             if (x !== -Infinity) {
-              if (activation === ACT_SQUARED) p = x * x;
+              if (activation === ACT_SQUARED) p = f32(x * x);
               else if (activation === ACT_SIGMOID) p = sigmoid(x + param);
               else if (activation === ACT_RELU) p = Math.max(0, x) * param;
-              else if (activation === ACT_POLYNOMIAL) p = x ** power * param;
+              else if (activation === ACT_POLYNOMIAL) p = f32(x ** power) * param;
             }
             s[j] = p;
             sum += p;

@@ -4,7 +4,7 @@
 // already in place) and memory grows only when a call needs more than any call before it, so repeated calls
 // never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
+import { allocateOutput, dimension, isFloat32Array, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
 import type { AttentionPlan, ShapePlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
@@ -99,11 +99,11 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
   const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, lookup);
 
   function copyIn(buffer: ArrayBuffer, at: number, arg: Resolved | Float32Array | Uint8Array): void {
-    if (!(arg instanceof Float32Array || arg instanceof Uint8Array)) {
+    if (!ArrayBuffer.isView(arg)) {
       if (arg.inPlace !== null) return;
       arg = arg.array as Float32Array;
     }
-    if (arg instanceof Float32Array) new Float32Array(buffer, at, arg.length).set(arg);
+    if (isFloat32Array(arg)) new Float32Array(buffer, at, arg.length).set(arg);
     else new Uint8Array(buffer, at, arg.length).set(arg);
   }
 
