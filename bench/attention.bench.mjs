@@ -52,8 +52,17 @@ const sections = [];
     for (const e of engines) {
       const err = maxAbsDiff(e.attention(q, k, v, options), js);
       if (!(err <= 1e-5)) throw new Error(`${e.backend} ${shape.id}: max abs diff ${err} vs JS`);
-      medians.set(e.backend, await medianMs(`${e.backend} ${shape.id}`, () => e.attention(q, k, v, options),
-        e.backend === 'js' && flops(shape) > 1e9));
+    }
+    // The wasm backends are timed in two interleaved rounds and keep their better round median, so a burst of
+    // load on the shared machine hits one round of one backend rather than the table; JS (seconds a call) once.
+    for (let round = 0; round < 2; round++) {
+      for (const e of engines) {
+        if (e.backend === 'js' && round > 0) continue;
+        const m = await medianMs(`${e.backend} ${shape.id}`, () => e.attention(q, k, v, options), e.backend === 'js' && flops(shape) > 1e9);
+        const best = medians.get(e.backend);
+        if (best === undefined || m.ms < best.ms) medians.set(e.backend, { ms: m.ms, samples: m.samples + (best?.samples ?? 0) });
+        else best.samples += m.samples;
+      }
     }
     const jsMs = medians.get('js').ms;
     for (const [backend, { ms, samples }] of medians) {
@@ -174,7 +183,8 @@ Measured ${date} with \`npm run bench -- --write\` (one process, one thread, eve
 - Each call is a whole \`engine.attention(q, k, v, options)\`: copies into wasm memory, kernel, copy out.
 - GFLOP/s counts 4·B·H·Lq·Lk·D for every shape, causal (S5) included, as the peer table in shared/README.md does.
 - Ratios (× JS, speed vs softmax, softmax ÷ linear) divide medians from this same run. The machine is shared
-  and noisy: treat single numbers as ±20 %, ratios from one run as the comparison.
+  and noisy: treat single numbers as ±20 %, ratios from one run as the comparison. In the first table the
+  wasm backends are timed in two interleaved rounds and keep the better round median (samples: both rounds).
 
 ${sections.map(([title, body]) => `## ${title}\n\n${body}\n`).join('\n')}
 ${peers}`);
