@@ -64,6 +64,6 @@ export type { AttentionErrorCode } from './errors.js';
 export { attention as attentionJs, createJsAttention, linearAttention as linearAttentionJs } from './js/index.js';
 export { ACTIVATIONS } from './plan.js';
 export type {
-  Activation, AttentionEngine, AttentionOptions, AttentionWithWeights, BackendName, BackendRequest, CausalMode,
+  Activation, AttentionEngine, AttentionOptions, AttentionShape, AttentionWithWeights, BackendName, BackendRequest, CausalMode,
   EngineOptions, KVAttendOptions, KVCache, KVCacheOptions, LinearAttentionOptions, TensorInput, WasmTensor,
 } from './types.js';

@@ -7,8 +7,8 @@ export type CausalMode = boolean | 'top-left' | 'bottom-right';
  */
 export type Activation = 'softmax' | 'softmax1' | 'squared' | 'sigmoid' | 'relu' | 'polynomial';
 
-/** Options of one attention call. Tensors are row-major; see {@link AttentionEngine.attention}. */
-export interface AttentionOptions {
+/** The shape of a call, shared by attention, linear attention and (in part) KV caches. Tensors are row-major. */
+export interface AttentionShape {
   /** Batch size B (integer ≥ 1). */
   batch: number;
   /** Query heads H (integer ≥ 1). */
@@ -23,14 +23,20 @@ export interface AttentionOptions {
   kvHeads?: number;
   /** Head dimension of v and of the output. Default `headDim`. */
   headDimV?: number;
-  /** Multiplier of q·kᵀ; any finite number. Default `1 / Math.sqrt(headDim)`. */
-  scale?: number;
   /**
    * `false` (default): no causal mask. `true` or `'top-left'`: query i sees keys j ≤ i (PyTorch `is_causal`).
    * `'bottom-right'`: query i sees keys j ≤ i + seqK − seqQ (FlashAttention ≥ 2.1, KV-cache decode).
    * Combined with `mask`, both apply.
    */
   causal?: CausalMode;
+  /** Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. */
+  out?: TensorInput;
+}
+
+/** Options of one attention call; see {@link AttentionEngine.attention}. */
+export interface AttentionOptions extends AttentionShape {
+  /** Multiplier of q·kᵀ; any finite number. Default `1 / Math.sqrt(headDim)`. */
+  scale?: number;
   /**
    * Float32Array: added to the scaled scores (−Infinity excludes a key).
    * Uint8Array: 1 (any non-zero) = the key takes part, 0 = excluded (PyTorch bool-mask semantics).
@@ -38,8 +44,6 @@ export interface AttentionOptions {
   mask?: Float32Array | Uint8Array;
   /** Shape of `mask`, broadcastable (right-aligned, size-1 dims broadcast) to [batch, heads, seqQ, seqK]. Default [seqQ, seqK]. */
   maskShape?: readonly number[];
-  /** Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. */
-  out?: TensorInput;
   /** Score normalisation. Default `'softmax'`. */
   activation?: Activation;
   /** `'squared'` only: ε in pᵢ² / (Σⱼ pⱼ² + ε). Finite, ≥ 0; default 1e-6. */
@@ -65,20 +69,10 @@ export interface AttentionWithWeights {
   weights: Float32Array;
 }
 
-/** Options of {@link AttentionEngine.linearAttention}. */
-export interface LinearAttentionOptions {
-  batch: number;
-  heads: number;
-  seqQ: number;
-  seqK: number;
-  headDim: number;
-  kvHeads?: number;
-  headDimV?: number;
-  /** As for attention: query i sees keys j ≤ i (`true`/`'top-left'`) or j ≤ i + seqK − seqQ (`'bottom-right'`). */
-  causal?: CausalMode;
+/** Options of {@link AttentionEngine.linearAttention}: the shape options, and ε. */
+export interface LinearAttentionOptions extends AttentionShape {
   /** ε in the denominator φ(qᵢ)·z + ε. Finite, ≥ 0; default 1e-6. */
   epsilon?: number;
-  out?: TensorInput;
 }
 
 /**
