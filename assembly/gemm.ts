@@ -1,44 +1,11 @@
 // Register-blocked micro-kernels for the two products inside attention. XNNPACK's shape: a 4×8 tile of
 // accumulators (8 v128) plus 4 broadcast A values and 2 B vectors = 14 of the 16 xmm registers V8 gives us
-// on x64; 6×8 spills on Node 20/22. Rows that do not fill a 4-row tile use the 1×8 kernel.
+// on x64; 6×8 spills on Node 20/22. Rows that do not fill a 4-row tile use the 1×32 and 1×8 kernels.
 // A is read one element at a time with load32_splat (one instruction); B is read 8 floats at a time.
 import { vmadd } from "./vmath";
 
 /** Bytes between weight rows in the flash loop's scratch: 64 keys (BC in attention.ts) of f32. */
 export const BLOCK_STRIDE: usize = 256;
-
-/**
- * f32-qk-4x8: s (4,8) = q (4,D) · kᵀ (D,8).
- * q rows are `qStride` bytes apart; `kp` is a packed panel of 8 keys, layout [D][8] (see packKeys);
- * s rows are `sStride` bytes apart.
- */
-export function qk4x8(q0: usize, qStride: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
-  let q1 = q0 + qStride;
-  let q2 = q1 + qStride;
-  let q3 = q2 + qStride;
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let d = D;
-  do {
-    const b0 = v128.load(kp);
-    const b1 = v128.load(kp, 16);
-    kp += 32;
-    const a0 = v128.load32_splat(q0); q0 += 4;
-    const a1 = v128.load32_splat(q1); q1 += 4;
-    const a2 = v128.load32_splat(q2); q2 += 4;
-    const a3 = v128.load32_splat(q3); q3 += 4;
-    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
-    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
-    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
-    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
-  } while (--d);
-  v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
-  v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
-  v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
-  v128.store(s, c30); v128.store(s, c31, 16);
-}
 
 /**
  * f32-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed as [D][4] (packQueries): one A pointer with

@@ -112,12 +112,6 @@ export const LOG2E: f32 = 1.442695041;
   return f32x4.extract_lane(vexp2(f32x4.splat(x)), 0);
 }
 
-/** e^x for one scalar, through the vector path so scalar and vector results are bit-identical. */
-// @ts-ignore: decorator
-@inline export function sexp(x: f32): f32 {
-  return f32x4.extract_lane(vexp(f32x4.splat(x)), 0);
-}
-
 /** Largest lane (NaN lanes are ignored, as pmax does). */
 // @ts-ignore: decorator
 @inline export function hmax(v: v128): f32 {

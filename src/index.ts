@@ -8,7 +8,7 @@
  * ```
  * @module
  */
-import { BACKENDS, isBackendSupported } from './backends.js';
+import { isBackendSupported } from './backends.js';
 import { AttentionError } from './errors.js';
 import { createJsAttention } from './js/index.js';
 import type { AttentionEngine, BackendName, BackendRequest, EngineOptions } from './types.js';

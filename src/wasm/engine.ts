@@ -5,7 +5,7 @@
 // never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth.
 import { AttentionError } from '../errors.js';
 import { allocateOutput, dimension, isFloat32Array, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
-import type { AttentionPlan, ShapePlan } from '../plan.js';
+import type { AttentionPlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
 import type {
@@ -316,4 +316,3 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
   };
 }
 
-export type { ShapePlan };
