@@ -41,8 +41,19 @@ export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32, resident: i3
   return weights != 0 ? ceil8(S) : BC;
 }
 
+/** Work items of one call: one per (batch, query head, block of BR query rows); `attention` runs a range of them. */
+export function workItems(B: i32, H: i32, L: i32): i32 {
+  return B * H * ((L + BR - 1) / BR);
+}
+
+/** Which (batch, kv head) has its keys (and padded values) in this instance's scratch, or −1. */
+let packedKv: i32 = -1;
+
 /**
- * out (B,H,L,Dv) = act(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale [softcapped] + mask) · v (B,KVH,S,Dv).
+ * out (B,H,L,Dv) = act(q (B,H,L,D) · kᵀ (B,KVH,D,S) · scale [softcapped] + mask) · v (B,KVH,S,Dv), for the work
+ * items first … first + count − 1 (see workItems; item = (b·H + h)·⌈L/BR⌉ + query block). One call with every item
+ * is the whole attention; threads share a call's items, each instance with its own scratch. fresh != 0 says the
+ * inputs are new (a new call): keys packed by an earlier call of this instance are not reused.
  *
  * causal != 0 keeps key j for query i iff j ≤ i + causalOffset (0 = top-left, S − L = bottom-right).
  * The mask (maskKind: none / additive f32 / bool u8 with 1 = attend) is addressed with element strides
@@ -55,6 +66,7 @@ export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32, resident: i3
  * A row with no admissible key is written as zeros.
  */
 export function attention(
+  first: i32, count: i32, fresh: i32,
   q: usize, k: usize, v: usize, out: usize,
   B: i32, H: i32, KVH: i32, L: i32, S: i32, D: i32, Dv: i32,
   scale: f32, causal: i32, causalOffset: i32,
@@ -76,40 +88,40 @@ export function attention(
   const vStride = <usize>(padV || resident != 0 ? dv8 : Dv) << 2;
   const kHeadBytes = resident != 0 ? <usize>ceil8(capacity) * <usize>D << 2 : <usize>S * <usize>D << 2;
   const vHeadBytes = resident != 0 ? <usize>capacity * <usize>dv8 << 2 : <usize>S * <usize>Dv << 2;
+  const blocks = (L + BR - 1) / BR;
+  if (fresh != 0) packedKv = -1;
 
-  for (let b = 0; b < B; b++) {
-    for (let kvh = 0; kvh < KVH; kvh++) {
-      const kvIndex = <usize>(b * KVH + kvh);
-      let kSrc = k + kvIndex * kHeadBytes;
-      if (resident == 0) {
+  for (let item = first; item < first + count; item++) {
+    const headIndex = item / blocks; // b·H + h
+    const qb = (item - headIndex * blocks) * BR;
+    const b = headIndex / H;
+    const h = headIndex - b * H;
+    const kvIndex = b * KVH + h / group;
+    let kSrc = k + <usize>kvIndex * kHeadBytes;
+    let vSrc = v + <usize>kvIndex * vHeadBytes;
+    if (resident == 0) {
+      // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
+      if (kvIndex != packedKv) {
         packKeys(kSrc, S, D, kpack);
-        kSrc = kpack;
+        if (padV) padValues(vSrc, S, Dv, vpad);
+        packedKv = kvIndex;
       }
-      let vSrc = v + kvIndex * vHeadBytes;
-      if (padV) {
-        padValues(vSrc, S, Dv, vpad);
-        vSrc = vpad;
-      }
-      for (let g = 0; g < group; g++) {
-        const h = kvh * group + g;
-        const headIndex = <usize>(b * H + h);
-        const qHead = q + headIndex * <usize>L * <usize>D * 4;
-        const oHead = out + headIndex * <usize>L * <usize>Dv * 4;
-        const wHead = weights != 0 ? weights + headIndex * <usize>L * <usize>S * 4 : 0;
-        const mHead = mask + (<usize>b * <usize>msB + <usize>h * <usize>msH) * maskElt;
-        for (let qb = 0; qb < L; qb += BR) {
-          const rows = min(BR, L - qb);
-          attendBlock(
-            qHead + (<usize>qb * <usize>D << 2), oHead + (<usize>qb * <usize>Dv << 2), rows, qb,
-            kSrc, vSrc, vStride, S, D, Dv, dv8, bw, scale, causal, causalOffset,
-            mHead + <usize>qb * <usize>msL * maskElt, maskKind, msL, msS, maskElt,
-            activation, softcap, param, power,
-            wHead != 0 ? wHead + (<usize>qb * <usize>S << 2) : 0,
-            sBuf, acc, rowState, qpack,
-          );
-        }
-      }
+      kSrc = kpack;
+      if (padV) vSrc = vpad;
     }
+    const qHead = q + <usize>headIndex * <usize>L * <usize>D * 4;
+    const oHead = out + <usize>headIndex * <usize>L * <usize>Dv * 4;
+    const wHead = weights != 0 ? weights + <usize>headIndex * <usize>L * <usize>S * 4 : 0;
+    const mHead = mask + (<usize>b * <usize>msB + <usize>h * <usize>msH) * maskElt;
+    const rows = min(BR, L - qb);
+    attendBlock(
+      qHead + (<usize>qb * <usize>D << 2), oHead + (<usize>qb * <usize>Dv << 2), rows, qb,
+      kSrc, vSrc, vStride, S, D, Dv, dv8, bw, scale, causal, causalOffset,
+      mHead + <usize>qb * <usize>msL * maskElt, maskKind, msL, msS, maskElt,
+      activation, softcap, param, power,
+      wHead != 0 ? wHead + (<usize>qb * <usize>S << 2) : 0,
+      sBuf, acc, rowState, qpack,
+    );
   }
 }
 

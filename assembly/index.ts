@@ -1,5 +1,5 @@
 // The module's exports. Memory is a grow-only arena owned by the TypeScript side, starting at heapBase().
-export { attention, scratchBytes, kvAppend, kvCacheBytes, BR, BC } from "./attention";
+export { attention, workItems, scratchBytes, kvAppend, kvCacheBytes, BR, BC } from "./attention";
 export { linearAttention, linearScratchBytes } from "./linear";
 import { vexp, vexp2, vtanh } from "./vmath";
 

@@ -13,7 +13,8 @@ import { AttentionError } from './errors.js';
 import { createJsAttention } from './js/index.js';
 import type { AttentionEngine, BackendName, BackendRequest, EngineOptions } from './types.js';
 import { createWasmEngine, memoryLimit } from './wasm/engine.js';
-import { instantiate } from './wasm/loader.js';
+import { compiledThreadedModule, instantiate, instantiateShared } from './wasm/loader.js';
+import { createPool, threadsAvailable } from './wasm/pool.js';
 
 const REQUESTS: Readonly<Record<BackendRequest, readonly BackendName[]>> = {
   auto: ['wasm-relaxed-simd', 'wasm-simd', 'js'],
@@ -34,7 +35,7 @@ export async function createAttention(options: EngineOptions = {}): Promise<Atte
     throw new AttentionError('INVALID_TYPE', 'must be an options object', 'options');
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'backend' && key !== 'maxMemoryBytes') {
+    if (key !== 'backend' && key !== 'maxMemoryBytes' && key !== 'threads') {
       throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
     }
   }
@@ -46,6 +47,8 @@ export async function createAttention(options: EngineOptions = {}): Promise<Atte
       'options.backend');
   }
   const maxBytes = memoryLimit(options.maxMemoryBytes);
+  const threads = threadCount(options.threads);
+  if (threads > 1) return createThreadedEngine(request, candidates, maxBytes, threads);
   for (const name of candidates) {
     if (!isBackendSupported(name)) continue;
     if (name === 'js') return createJsAttention();
@@ -55,6 +58,37 @@ export async function createAttention(options: EngineOptions = {}): Promise<Atte
     `none of ${candidates.join(', ')} can run in this runtime` +
     (request === 'wasm-relaxed-simd' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''),
     'options.backend');
+}
+
+/** Validates `options.threads`: an integer from 1 to 256. */
+function threadCount(value: unknown): number {
+  if (value === undefined) return 1;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 256) {
+    throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 256, got ${String(value)}`, 'options.threads');
+  }
+  return value;
+}
+
+/** A wasm engine whose calls are shared by `threads` threads on one shared memory. */
+async function createThreadedEngine(
+  request: BackendRequest, candidates: readonly BackendName[], maxBytes: number, threads: number,
+): Promise<AttentionEngine> {
+  if (request === 'js') {
+    throw new AttentionError('INVALID_OPTION', 'threads need a wasm backend; the JS backend is single-threaded', 'options.threads');
+  }
+  const why = threadsAvailable();
+  if (why !== null) throw new AttentionError('BACKEND_UNAVAILABLE', why, 'options.threads');
+  for (const name of candidates) {
+    if (name === 'js' || !isBackendSupported(name)) continue;
+    const module = await compiledThreadedModule(name);
+    if (module === null) continue;
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: Math.ceil(maxBytes / 65536), shared: true });
+    const kernels = await instantiateShared(module, memory);
+    const pool = await createPool(module, memory, threads);
+    return createWasmEngine(kernels, name, maxBytes, pool);
+  }
+  throw new AttentionError('BACKEND_UNAVAILABLE',
+    `none of ${candidates.filter((c) => c !== 'js').join(', ')} can run with threads in this runtime`, 'options.threads');
 }
 
 export { BACKENDS, isBackendSupported } from './backends.js';

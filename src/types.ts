@@ -148,12 +148,23 @@ export interface EngineOptions {
    * A call that would need more throws `AttentionError` with code `'OUT_OF_MEMORY'`. Ignored by the JS backend.
    */
   maxMemoryBytes?: number;
+  /**
+   * Threads that share each attention call (default 1: no workers, no shared memory, no special headers).
+   * More than 1 starts `threads − 1` workers (worker_threads in Node, Deno and Bun; module Web Workers in
+   * browsers) on a shared wasm memory; it needs SharedArrayBuffer, which browsers give only to cross-origin
+   * isolated pages (COOP + COEP headers), else createAttention throws `'BACKEND_UNAVAILABLE'`. Work is split by
+   * (batch, head, block of 64 query rows), so a call with fewer such blocks than threads leaves threads idle.
+   * Linear attention and KV-cache appends run on the calling thread. Wasm backends only.
+   */
+  threads?: number;
 }
 
 /** An attention engine: one backend, its memory, and the calls that use them. */
 export interface AttentionEngine {
   /** The backend that runs the calls. */
   readonly backend: BackendName;
+  /** Threads sharing each attention call, the calling thread included (1 unless created with `threads`). */
+  readonly threads: number;
   /**
    * Bytes of wasm linear memory the engine holds (0 for the JS backend). It grows to the largest call made so
    * far and never shrinks until `dispose()`, so repeated calls of one shape allocate nothing.

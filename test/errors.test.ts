@@ -135,7 +135,7 @@ describe('engine lifecycle and backend selection', () => {
   test('unknown backend and unknown engine options are rejected', async () => {
     await expect(createAttention({ backend: 'gpu' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.backend' });
     await expect(createAttention({ backend: null as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.backend' });
-    await expect(createAttention({ threads: 2 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.threads' });
+    await expect(createAttention({ thread: 2 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.thread' });
     await expect(createAttention({ maxMemoryBytes: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
 

@@ -119,6 +119,7 @@ export function createJsAttention(): AttentionEngine {
   };
   return {
     backend: 'js',
+    threads: 1,
     memoryBytes: 0,
     attention: ((q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions) => {
       live();

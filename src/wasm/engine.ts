@@ -14,6 +14,7 @@ import type {
 } from '../types.js';
 import { Heap } from './heap.js';
 import type { KernelExports, WasmVariant } from './loader.js';
+import type { ThreadPool } from './pool.js';
 
 const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
@@ -50,7 +51,14 @@ class Layout {
   }
 }
 
-export function createWasmEngine(initial: KernelExports, backend: WasmVariant, maxBytes: number): AttentionEngine {
+/**
+ * An engine on the kernels `initial`; with a `pool`, attention calls are shared among its threads (`initial` is then
+ * an instance of a threaded build on the pool's shared memory) and every thread gets its own scratch region.
+ */
+export function createWasmEngine(
+  initial: KernelExports, backend: WasmVariant, maxBytes: number, pool: ThreadPool | null = null,
+): AttentionEngine {
+  const threads = pool?.threads ?? 1;
   let kernels: KernelExports | null = initial;
   const heap = new Heap(initial.heapBase());
   const tensors = new Map<number, EngineTensor>();
@@ -155,8 +163,9 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
     const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
-    const scratchPtr = layout.region(fitsI32(S, D, Dv)
+    const scratchBytes = align16(fitsI32(S, D, Dv)
       ? kx.scratchBytes(S, D, Dv, plan.returnWeights ? 1 : 0, resident === null ? 0 : 1) : Infinity);
+    const scratchPtr = layout.region(scratchBytes * threads);
     if (layout.end > maxBytes) throw tooBig(layout.end);
     const result = target.inPlace ? null : outputArray(out, plan.outLength);
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
@@ -169,14 +178,26 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
     }
     if (mask !== null) copyIn(buffer, maskPtr, mask);
     const [msB, msH, msL, msS] = plan.maskStrides;
-    kx.attention(
-      qPtr, kPtr, vPtr, target.ptr,
-      plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
-      plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
-      maskPtr, plan.maskKind, msB, msH, msL, msS,
-      plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
-      resident === null ? 0 : 1, resident?.capacity ?? 0, scratchPtr,
-    );
+    const items = kx.workItems(plan.batch, plan.heads, plan.seqQ);
+    if (pool !== null && items > 1) {
+      pool.run(kx, [
+        qPtr, kPtr, vPtr, target.ptr,
+        plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
+        plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
+        maskPtr, plan.maskKind, msB, msH, msL, msS,
+        plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
+        resident === null ? 0 : 1, resident?.capacity ?? 0,
+      ], items, scratchPtr, scratchBytes);
+    } else {
+      kx.attention(0, items, 1,
+        qPtr, kPtr, vPtr, target.ptr,
+        plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
+        plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
+        maskPtr, plan.maskKind, msB, msH, msL, msS,
+        plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
+        resident === null ? 0 : 1, resident?.capacity ?? 0, scratchPtr,
+      );
+    }
     const output = deliver(kx, target, out, options.out, result, plan.outLength);
     if (weights === null) return output;
     weights.set(new Float32Array(kx.memory.buffer, weightsPtr, wLength));
@@ -298,6 +319,7 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
 
   return {
     backend,
+    threads,
     get memoryBytes() {
       return kernels === null ? 0 : kernels.memory.buffer.byteLength;
     },
@@ -308,6 +330,7 @@ export function createWasmEngine(initial: KernelExports, backend: WasmVariant, m
     dispose() {
       if (kernels === null) return;
       kernels = null;
+      pool?.stop();
       for (const t of tensors.values()) t.invalidate();
       tensors.clear();
       for (const c of caches) c.invalidate();

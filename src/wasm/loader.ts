@@ -15,7 +15,10 @@ export interface KernelExports {
   ): void;
   linearScratchBytes(D: number, Dv: number): number;
   mathInPlace(fn: number, ptr: number, n: number): void;
+  /** Work items of a call (one per batch, query head and block of query rows); `attention` runs a range of them. */
+  workItems(B: number, H: number, L: number): number;
   attention(
+    first: number, count: number, fresh: number,
     q: number, k: number, v: number, out: number,
     B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
     scale: number, causal: number, causalOffset: number,
@@ -69,5 +72,27 @@ export async function instantiate(variant: WasmVariant): Promise<KernelExports> 
   const module = compiledModule(variant);
   if (module === null) throw new Error(`${variant} is not supported by this runtime`);
   const instance = await WebAssembly.instantiate(await module, {});
+  return instance.exports as unknown as KernelExports;
+}
+
+// The threaded builds import a shared memory; they are loaded (and their binaries parsed) only on demand.
+const threadedCache = new Map<WasmVariant, Promise<WebAssembly.Module | null>>();
+
+/** The compiled shared-memory build of `variant`, or null where this runtime cannot validate it. */
+export function compiledThreadedModule(variant: WasmVariant): Promise<WebAssembly.Module | null> {
+  let entry = threadedCache.get(variant);
+  if (entry === undefined) {
+    entry = import('./binaries-threads.generated.js').then(({ RELAXED_SIMD_THREADS_WASM, SIMD_THREADS_WASM }) => {
+      const bytes = decodeBase64(variant === 'wasm-relaxed-simd' ? RELAXED_SIMD_THREADS_WASM : SIMD_THREADS_WASM);
+      return WebAssembly.validate(bytes) ? WebAssembly.compile(bytes) : null;
+    });
+    threadedCache.set(variant, entry);
+  }
+  return entry;
+}
+
+/** An instance of a threaded build on `memory` (shared with the engine's other threads). */
+export async function instantiateShared(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
   return instance.exports as unknown as KernelExports;
 }

@@ -1,0 +1,162 @@
+// The worker threads of a threaded engine. Each worker instantiates the shared-memory kernels on the engine's
+// memory; a call is published through the control block (work.ts) and the calling thread works too, then waits
+// for the workers (Atomics.wait; a browser's main thread, which may not block, spins instead).
+import { AttentionError } from '../errors.js';
+import type { KernelExports } from './loader.js';
+import {
+  ARG_COUNT, FAILED, GENERATION, ITEMS, NEXT_ITEM, PENDING, SCRATCH, SCRATCH_STRIDE, STOP, createControl, runItems,
+} from './work.js';
+import type { WorkerInit } from './worker.js';
+
+/** How long a new worker may take to load before createAttention gives up. */
+const START_TIMEOUT_MS = 30_000;
+
+export interface ThreadPool {
+  /** Threads working on a call, the caller included. */
+  readonly threads: number;
+  /** Runs work items 0 … items − 1 of one `attention` call on every thread; `args` as in work.ts. */
+  run(kx: KernelExports, args: readonly number[], items: number, scratch: number, scratchStride: number): void;
+  /** Stops and terminates the workers. Idempotent. */
+  stop(): void;
+}
+
+interface WorkerHandle {
+  post(message: WorkerInit): void;
+  listen(onMessage: (data: unknown) => void, onError: (error: unknown) => void): void;
+  detach(): void;
+  terminate(): void;
+}
+
+/** Whether this runtime can run a threaded engine: shared memory (cross-origin isolation in browsers) and workers. */
+export function threadsAvailable(): string | null {
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') {
+    return 'this runtime has no SharedArrayBuffer (browsers need cross-origin isolation: COOP and COEP headers)';
+  }
+  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown; process?: { versions?: { node?: string } } };
+  if (g.crossOriginIsolated === false) return 'the page is not cross-origin isolated (COOP and COEP headers), so memory cannot be shared';
+  if (g.process?.versions?.node === undefined && typeof g.Worker !== 'function') return 'this runtime has no Worker';
+  return null;
+}
+
+async function spawn(): Promise<WorkerHandle> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (g.process?.versions?.node !== undefined) {
+    type NodeWorker = {
+      postMessage(m: unknown): void; on(e: string, f: (x: unknown) => void): void; removeAllListeners(e: string): void;
+      unref(): void; terminate(): unknown;
+    };
+    const { Worker } = await (import('node:worker_threads' as string) as Promise<{
+      Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker;
+    }>);
+    // The worker needs none of the parent's Node options (some, like --input-type, stop a worker from starting);
+    // V8 flags such as --experimental-wasm-relaxed-simd are process-wide and apply to it anyway.
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { execArgv: [] });
+    return {
+      post: (m) => worker.postMessage(m),
+      listen(onMessage, onError) {
+        worker.on('message', onMessage);
+        worker.on('error', onError);
+      },
+      // Once started, an idle worker must not keep the process alive (engines need not be disposed for a script
+      // to exit). Node re-references a worker that gains a 'message' listener, so listeners go first.
+      detach() {
+        worker.removeAllListeners('message');
+        worker.removeAllListeners('error');
+        worker.on('error', () => undefined);
+        worker.unref();
+      },
+      terminate: () => void worker.terminate(),
+    };
+  }
+  // Written out literally so bundlers (Vite, webpack, esbuild) find and emit the worker file.
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  return {
+    post: (m) => worker.postMessage(m),
+    listen(onMessage, onError) {
+      worker.onmessage = (e) => onMessage(e.data);
+      worker.onerror = (e) => onError(e.message);
+    },
+    detach() {
+      worker.onmessage = null;
+      worker.onerror = null;
+    },
+    terminate: () => worker.terminate(),
+  };
+}
+
+function started(handle: WorkerHandle): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    handle.listen((data) => {
+      clearTimeout(timer);
+      const d = data as { ready?: boolean; error?: string };
+      if (d.ready === true) resolve();
+      else reject(new Error(d.error ?? 'unexpected message'));
+    }, (error) => {
+      clearTimeout(timer);
+      reject(error instanceof Error ? error : new Error(String(error)));
+    });
+  });
+}
+
+/** Starts `threads − 1` workers on `memory`; the calling thread is the last one. */
+export async function createPool(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
+  const control = createControl();
+  const { words, args } = control;
+  const workers: WorkerHandle[] = [];
+  try {
+    for (let t = 1; t < threads; t++) workers.push(await spawn());
+    const ready = workers.map((w) => started(w));
+    workers.forEach((w, i) => w.post({ module, memory, control: control.buffer, thread: i + 1 }));
+    await Promise.all(ready);
+    for (const w of workers) w.detach();
+  } catch (cause) {
+    for (const w of workers) w.terminate();
+    throw new AttentionError('BACKEND_UNAVAILABLE', `could not start worker threads (${String(cause)})`, 'options.threads');
+  }
+  let canBlock = true;
+  try {
+    Atomics.wait(words, STOP, 1, 0); // returns at once ('not-equal'); throws where this thread may not block
+  } catch {
+    canBlock = false;
+  }
+  let stopped = false;
+
+  function waitForWorkers(): void {
+    for (;;) {
+      const pending = Atomics.load(words, PENDING);
+      if (pending === 0) return;
+      if (canBlock) Atomics.wait(words, PENDING, pending);
+    }
+  }
+
+  return {
+    threads,
+    run(kx, values, items, scratch, scratchStride) {
+      for (let i = 0; i < ARG_COUNT; i++) args[i] = values[i]!;
+      args[SCRATCH] = scratch;
+      args[SCRATCH_STRIDE] = scratchStride;
+      Atomics.store(words, NEXT_ITEM, 0);
+      Atomics.store(words, ITEMS, items);
+      Atomics.store(words, FAILED, 0);
+      Atomics.store(words, PENDING, workers.length);
+      Atomics.add(words, GENERATION, 1);
+      Atomics.notify(words, GENERATION);
+      try {
+        runItems(kx, control, 0);
+      } finally {
+        // Even if this thread failed, the workers still read the arguments: the next call must not overwrite them.
+        waitForWorkers();
+      }
+      if (Atomics.load(words, FAILED) !== 0) throw new Error('wasm-attention: a worker thread failed while computing attention');
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      Atomics.store(words, STOP, 1);
+      Atomics.add(words, GENERATION, 1);
+      Atomics.notify(words, GENERATION);
+      for (const w of workers) w.terminate();
+    },
+  };
+}

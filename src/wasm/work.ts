@@ -1,0 +1,49 @@
+// The protocol between an engine's threads, shared by the main thread (pool.ts) and its workers (worker.ts).
+// One control block (a SharedArrayBuffer outside wasm memory) holds a few Int32 words and the call's arguments
+// as float64s (exact for every u32 pointer, i32 and f32 argument). A call bumps GENERATION and wakes the
+// workers; every thread, the caller included, then claims work items one at a time with Atomics.add until none
+// are left, so a slow or descheduled thread simply takes fewer of them (causal blocks differ in cost too).
+import type { KernelExports } from './loader.js';
+
+export const GENERATION = 0;
+export const NEXT_ITEM = 1;
+export const ITEMS = 2;
+export const PENDING = 3;
+export const FAILED = 4;
+export const STOP = 5;
+const WORDS = 8;
+
+/** Index in `args` of each argument of KernelExports.attention after (first, count, fresh), then the scratch. */
+export const ARG_COUNT = 27;
+export const SCRATCH = 27;
+export const SCRATCH_STRIDE = 28;
+
+export interface Control {
+  readonly buffer: SharedArrayBuffer;
+  readonly words: Int32Array;
+  readonly args: Float64Array;
+}
+
+export function createControl(): Control {
+  const buffer = new SharedArrayBuffer(WORDS * 4 + 32 * 8);
+  return controlOf(buffer);
+}
+
+export function controlOf(buffer: SharedArrayBuffer): Control {
+  return { buffer, words: new Int32Array(buffer, 0, WORDS), args: new Float64Array(buffer, WORDS * 4, 32) };
+}
+
+/** Claims and runs work items of the current call until there are none left; thread 0 is the caller. */
+export function runItems(kx: KernelExports, control: Control, thread: number): void {
+  const { words, args } = control;
+  const items = Atomics.load(words, ITEMS);
+  const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
+  const a = (i: number) => args[i]!;
+  let fresh = 1;
+  for (let item = Atomics.add(words, NEXT_ITEM, 1); item < items; item = Atomics.add(words, NEXT_ITEM, 1)) {
+    kx.attention(item, 1, fresh,
+      a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12), a(13),
+      a(14), a(15), a(16), a(17), a(18), a(19), a(20), a(21), a(22), a(23), a(24), a(25), a(26), scratch);
+    fresh = 0;
+  }
+}

@@ -1,0 +1,171 @@
+// Threaded engines (options.threads > 1): every call against the float64 reference and, element for element,
+// against a single-threaded engine of the same build (each work item runs the same kernel code, so the
+// answers must be identical), through the KV cache and in-place tensors, across memory growth, with invalid
+// options, after dispose, and in a script that exits without disposing.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+// The built package: workers load dist/wasm/worker.js, a file that only exists after the build (npm test builds first).
+import { AttentionError, createAttention } from '../dist/index.js';
+import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
+import { expectClose, maxAbsError, random } from './helpers.js';
+import { referenceAttention, referenceWithWeights } from './reference.js';
+
+const BUILDS = ['wasm-relaxed-simd', 'wasm-simd'] as const;
+const engines = new Map<string, { single: AttentionEngine; two: AttentionEngine; three: AttentionEngine }>();
+
+beforeAll(async () => {
+  for (const backend of BUILDS) {
+    engines.set(backend, {
+      single: await createAttention({ backend }),
+      two: await createAttention({ backend, threads: 2 }),
+      // More threads than this machine's cores: items are claimed dynamically, so oversubscription is only slower.
+      three: await createAttention({ backend, threads: 3 }),
+    });
+  }
+});
+afterAll(() => engines.forEach((e) => Object.values(e).forEach((x) => x.dispose())));
+
+type Case = AttentionOptions & { name: string };
+
+function cases(): Case[] {
+  const list: Case[] = [];
+  // Query counts around the 64-row work item and the 4-row tile; key counts around the 8-key panel and 64-key block.
+  for (const [L, S] of [[1, 1], [3, 9], [63, 64], [64, 65], [65, 63], [129, 127], [200, 1]] as const) {
+    list.push({ name: `L${L} S${S}`, batch: 2, heads: 3, seqQ: L, seqK: S, headDim: 13 });
+    list.push({ name: `L${L} S${S} causal`, batch: 1, heads: 4, seqQ: L, seqK: S, headDim: 8, causal: true });
+    list.push({ name: `L${L} S${S} bottom-right`, batch: 1, heads: 2, seqQ: L, seqK: S, headDim: 16, causal: 'bottom-right' });
+  }
+  list.push({ name: 'GQA 8/2, headDimV 5', batch: 2, heads: 8, kvHeads: 2, seqQ: 70, seqK: 90, headDim: 24, headDimV: 5 });
+  list.push({ name: 'MQA 6/1', batch: 1, heads: 6, kvHeads: 1, seqQ: 130, seqK: 33, headDim: 64 });
+  list.push({
+    name: 'bool mask [B,1,L,S] + causal', batch: 2, heads: 3, seqQ: 67, seqK: 67, headDim: 9, causal: true,
+    mask: Uint8Array.from(random(2 * 67 * 67, 5), (x) => (x > -0.6 ? 1 : 0)), maskShape: [2, 1, 67, 67],
+  });
+  list.push({
+    name: 'float mask [S]', batch: 1, heads: 5, seqQ: 96, seqK: 40, headDim: 7,
+    mask: random(40, 6, 3), maskShape: [40],
+  });
+  for (const activation of ['softmax1', 'squared', 'sigmoid', 'relu', 'polynomial'] as const) {
+    list.push({ name: activation, batch: 1, heads: 3, seqQ: 100, seqK: 70, headDim: 16, activation, softcap: 5 });
+  }
+  return list;
+}
+
+describe.each(BUILDS)('%s with threads', (backend) => {
+  test.each(cases())('$name: identical to one thread, close to float64', ({ name, ...options }) => {
+    const { single, two, three } = engines.get(backend)!;
+    expect(two.threads).toBe(2);
+    expect(two.backend).toBe(backend);
+    const kvHeads = options.kvHeads ?? options.heads;
+    const q = random(options.batch * options.heads * options.seqQ * options.headDim, 1);
+    const k = random(options.batch * kvHeads * options.seqK * options.headDim, 2);
+    const v = random(options.batch * kvHeads * options.seqK * (options.headDimV ?? options.headDim), 3);
+    const want = single.attention(q, k, v, options);
+    for (const e of [two, three]) {
+      const got = e.attention(q, k, v, options);
+      expect(maxAbsError(got, want), `${name}, ${e.threads} threads vs 1`).toBe(0);
+      expectClose(got, referenceAttention(q, k, v, options), `${name}, ${e.threads} threads`);
+    }
+  });
+
+  test('returned weights', () => {
+    const { two } = engines.get(backend)!;
+    const options = { batch: 2, heads: 4, seqQ: 150, seqK: 77, headDim: 10, causal: 'bottom-right' as const, returnWeights: true as const };
+    const q = random(2 * 4 * 150 * 10, 7);
+    const k = random(2 * 4 * 77 * 10, 8);
+    const v = random(2 * 4 * 77 * 10, 9);
+    const got = two.attention(q, k, v, options);
+    const want = referenceWithWeights(q, k, v, options);
+    expectClose(got.output, want.output, 'output');
+    expectClose(got.weights, want.weights, 'weights');
+  });
+
+  test('KV cache decode and prefill match the one-shot call, GQA and bottom-right causal', () => {
+    const { single, two } = engines.get(backend)!;
+    const [B, H, KVH, D, S] = [1, 8, 2, 32, 300];
+    const K = random(B * KVH * S * D, 10);
+    const V = random(B * KVH * S * D, 11);
+    const cache = two.createKVCache({ batch: B, kvHeads: KVH, headDim: D, capacity: S });
+    cache.append(K, V);
+    for (const seqQ of [1, 5, 130]) {
+      const q = random(B * H * seqQ * D, 12 + seqQ);
+      const attend = { heads: H, seqQ, causal: 'bottom-right' as const };
+      const oneShot = single.attention(q, K, V, { ...attend, batch: B, kvHeads: KVH, seqK: S, headDim: D });
+      expect(maxAbsError(cache.attend(q, attend), oneShot), `seqQ ${seqQ}`).toBe(0);
+    }
+    cache.dispose();
+  });
+
+  test('in-place tensors, and calls that grow the shared memory', () => {
+    const { single, two } = engines.get(backend)!;
+    const opts = (L: number) => ({ batch: 1, heads: 4, seqQ: L, seqK: L, headDim: 32 });
+    const q = two.alloc(4 * 100 * 32);
+    const out = two.alloc(4 * 100 * 32);
+    q.array.set(random(4 * 100 * 32, 20));
+    const kv = random(4 * 100 * 32, 21);
+    const small = two.attention(q, kv, kv, { ...opts(100), out });
+    expect(small).toBe(out.array);
+    expect(maxAbsError(out.array, single.attention(q.array.slice(), kv, kv, opts(100)))).toBe(0);
+    // A call larger than any before grows memory; every thread must see the grown memory.
+    const before = two.memoryBytes;
+    const big = random(4 * 1500 * 32, 22);
+    const got = two.attention(big, big, big, opts(1500));
+    expect(two.memoryBytes).toBeGreaterThan(before);
+    expect(maxAbsError(got, single.attention(big, big, big, opts(1500)))).toBe(0);
+    // Tensors made before the growth still work, through their current views.
+    two.attention(q, kv, kv, { ...opts(100), out });
+    expect(maxAbsError(out.array, small.slice())).toBe(0);
+    q.free();
+    out.free();
+  });
+
+  test('linear attention runs on a threaded engine', () => {
+    const { single, two } = engines.get(backend)!;
+    const options = { batch: 1, heads: 2, seqQ: 40, seqK: 40, headDim: 8, causal: true };
+    const q = random(2 * 40 * 8, 30);
+    expect(maxAbsError(two.linearAttention(q, q, q, options), single.linearAttention(q, q, q, options))).toBe(0);
+  });
+});
+
+describe('threads option', () => {
+  test.each([0, 1.5, -1, 257, NaN, '2', null])('threads: %s is INVALID_OPTION', async (threads) => {
+    await expect(createAttention({ threads: threads as number })).rejects.toMatchObject({ code: 'INVALID_OPTION', argument: 'options.threads' });
+  });
+
+  test('threads with the JS backend is INVALID_OPTION', async () => {
+    await expect(createAttention({ backend: 'js', threads: 2 })).rejects.toBeInstanceOf(AttentionError);
+    await expect(createAttention({ backend: 'js', threads: 2 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
+  test('threads: 1 is the ordinary single-threaded engine', async () => {
+    const e = await createAttention({ threads: 1 });
+    expect(e.threads).toBe(1);
+    e.dispose();
+  });
+
+  test('bad input to a threaded engine throws before any work and the engine keeps working', async () => {
+    const e = await createAttention({ threads: 2 });
+    const q = random(2 * 70 * 8, 40);
+    expect(() => e.attention(q, q, q.subarray(1), { batch: 1, heads: 2, seqQ: 70, seqK: 70, headDim: 8 }))
+      .toThrow(AttentionError);
+    const options = { batch: 1, heads: 2, seqQ: 70, seqK: 70, headDim: 8 };
+    expectClose(e.attention(q, q, q, options), referenceAttention(q, q, q, options), 'after the error');
+    e.dispose();
+    expect(() => e.attention(q, q, q, options)).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
+  test('a script that never disposes its threaded engine still exits', () => {
+    const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      const { createAttention } = await import(${JSON.stringify(entry)});
+      const e = await createAttention({ threads: 2 });
+      const q = new Float32Array(2 * 100 * 8).fill(0.5);
+      const out = e.attention(q, q, q, { batch: 1, heads: 2, seqQ: 100, seqK: 100, headDim: 8 });
+      console.log(out.every((x) => Math.abs(x - 0.5) < 1e-6) ? 'ok' : 'wrong');`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.error, 'the script must exit on its own').toBeUndefined();
+    expect(run.stdout.trim()).toBe('ok');
+    expect(run.status).toBe(0);
+  });
+});
