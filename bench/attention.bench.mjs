@@ -1,6 +1,6 @@
 // npm run bench: every backend of the one list on S1–S5, each activation on S2, and linear vs softmax
 // attention as the sequence grows — all in one process, timed with tinybench.
-// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear,long]
+// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear,long,threads]
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Bench } from 'tinybench';
@@ -160,6 +160,58 @@ if (!skip.includes('long')) {
   console.log(sections.at(-1)[1] + '\n');
 }
 
+// 5. Threads: the same calls on a threaded engine (options.threads) against one thread, in interleaved rounds.
+if (!skip.includes('threads') && wasmEngines.length > 0) {
+  const backend = wasmEngines[0].backend;
+  const counts = [...new Set([2, os.availableParallelism?.() ?? os.cpus().length])].filter((n) => n >= 2).sort((a, b) => a - b);
+  const threaded = [wasmEngines[0]];
+  for (const threads of counts) threaded.push(await createAttention({ backend, threads }));
+  const rows = [];
+  const kvStep = (e, d, s) => {
+    const cache = e.createKVCache({ batch: 1, kvHeads: s.heads, headDim: s.headDim, capacity: s.seqK + 4096 });
+    cache.append(d.k, d.v);
+    const q = d.q;
+    const k1 = d.k.subarray(0, s.heads * s.headDim);
+    const v1 = d.v.subarray(0, s.heads * s.headDim);
+    const run = () => {
+      if (cache.length === cache.capacity) cache.reset(), cache.append(d.k, d.v);
+      cache.append(k1, v1);
+      return cache.attend(q, { heads: s.heads, seqQ: 1, causal: 'bottom-right' });
+    };
+    return { run, dispose: () => cache.dispose() };
+  };
+  for (const shape of shapes) {
+    const d = inputsFor(shape);
+    const options = optionsOf(shape);
+    const want = threaded[0].attention(d.q, d.k, d.v, options);
+    const cases = [{ label: `${shape.id} ${shape.label}`, make: (e) => ({ run: () => e.attention(d.q, d.k, d.v, options), dispose() {} }) }];
+    if (shape.id === 'S4') cases.push({ label: 'S4 decode, KV-cache step', make: (e) => kvStep(e, d, shape) });
+    for (const c of cases) {
+      const runs = threaded.map((e) => c.make(e));
+      if (c.label === cases[0].label) {
+        for (const r of runs) if (maxAbsDiff(r.run(), want) !== 0) throw new Error(`${c.label}: threaded result differs from one thread`);
+      }
+      const best = runs.map(() => Infinity);
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < runs.length; i++) {
+          const { ms } = await medianMs(`${c.label} ${threaded[i].threads}t`, runs[i].run, flops(shape) > 1e9);
+          best[i] = Math.min(best[i], ms);
+        }
+      }
+      runs.forEach((r) => r.dispose());
+      rows.push(`| ${c.label} | ${threaded.map((e, i) => `${best[i].toFixed(2)}`).join(' | ')} | ` +
+        `${threaded.slice(1).map((e, i) => `${(best[0] / best[i + 1]).toFixed(2)}×`).join(' | ')} |`);
+    }
+  }
+  const head = `| case | ${threaded.map((e) => `${e.threads} thread${e.threads > 1 ? 's' : ''} ms`).join(' | ')} | ` +
+    `${counts.map((n) => `speed-up ${n}`).join(' | ')} |\n|---|${threaded.map(() => '---:').join('|')}|${counts.map(() => '---:').join('|')}|`;
+  sections.push([`Threads (${backend}, options.threads)`,
+    `Whole calls as in the first table; threaded results are checked identical to one thread's. ` +
+    `Speed-up = one thread's median ÷ the threaded median, measured in the same interleaved rounds.\n\n${head}\n${rows.join('\n')}`]);
+  console.log(sections.at(-1)[1] + '\n');
+  threaded.slice(1).forEach((e) => e.dispose());
+}
+
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
   `Node ${process.version} (${process.execArgv.join(' ') || 'no flags'}), ${os.platform()} ${os.arch()}`;
 console.log(machine);
@@ -177,7 +229,7 @@ if (args.includes('--write')) {
   const date = new Date().toISOString().slice(0, 10);
   writeFileSync(file, `# Benchmark results
 
-Measured ${date} with \`npm run bench -- --write\` (one process, one thread, everything side by side).
+Measured ${date} with \`npm run bench -- --write\` (one process, everything side by side; one thread except in the Threads section).
 
 - Machine: ${machine}
 - Each call is a whole \`engine.attention(q, k, v, options)\`: copies into wasm memory, kernel, copy out.

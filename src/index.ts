@@ -82,7 +82,16 @@ async function createThreadedEngine(
     if (name === 'js' || !isBackendSupported(name)) continue;
     const module = await compiledThreadedModule(name);
     if (module === null) continue;
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: Math.ceil(maxBytes / 65536), shared: true });
+    const pages = Math.ceil(maxBytes / 65536);
+    let memory: WebAssembly.Memory;
+    try {
+      // A shared memory reserves its maximum up front, since it can never move.
+      memory = new WebAssembly.Memory({ initial: 1, maximum: pages, shared: true });
+    } catch (cause) {
+      throw new AttentionError('BACKEND_UNAVAILABLE',
+        `could not reserve a shared wasm memory of ${pages * 65536} bytes (${String(cause)}); a smaller maxMemoryBytes may fit`,
+        'options.threads');
+    }
     const kernels = await instantiateShared(module, memory);
     const pool = await createPool(module, memory, threads);
     return createWasmEngine(kernels, name, maxBytes, pool);
