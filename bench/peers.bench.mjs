@@ -57,6 +57,12 @@ const timed = async (fn) => {
 
 const shortError = (e) => String(e?.message ?? e).replace(/\s+/g, ' ').replace(/\|/g, '/').slice(0, 120);
 
+const bestPeer = (cells) => ['ORT plain', 'ORT MHA', 'tfjs-wasm']
+  .map((name) => ({ name, c: cells.get(name) }))
+  .filter(({ c }) => c && !c.failed && !c.mismatch)
+  .sort((a, b) => a.c.ms - b.c.ms)[0];
+const threaded = ours.length > 0 ? await createAttention({ backend: ours[0].backend, threads: 2 }) : null;
+const disposers = [];
 const results = []; // { shape, cells: Map(short → { ms, gflops, samples, err, mismatch } | { failed }) }
 const notes = [];
 for (const shape of shapes) {
@@ -81,8 +87,9 @@ for (const shape of shapes) {
   // Decode shapes: our KV cache keeps K/V in wasm memory, so a step appends one token and attends over the
   // cache instead of copying all of K/V. The first step is checked against the reference like every call; the
   // timed steps keep appending (the cache grows by < 1 % over the run, which only makes the step slower).
-  if (shape.seqQ === 1 && ours.length > 0) {
-    const e = ours[0];
+  // The same step on a 2-thread engine is timed in the same rounds and reported in a note (the table and chart
+  // compare single-threaded engines only).
+  for (const e of shape.seqQ === 1 && ours.length > 0 ? [ours[0], threaded] : []) {
     const { batch, heads, seqK, headDim } = shape;
     const kvHeads = shape.kvHeads ?? heads;
     const cache = e.createKVCache({ batch, kvHeads, headDim, capacity: seqK + 2048 });
@@ -101,7 +108,8 @@ for (const shape of shapes) {
     const [out, firstMs] = await timed(run);
     const err = relativeError(out, ref);
     if (!(err <= OURS_TOLERANCE)) throw new Error(`KV cache ${shape.id}: relative error ${err} vs float64 reference`);
-    runners.push({ short: 'ours KV step', run, firstMs, err, mismatch: false });
+    runners.push({ short: e.threads > 1 ? 'ours KV step 2 threads' : 'ours KV step', run, firstMs, err, mismatch: false });
+    disposers.push(() => cache.dispose());
   }
   // ORT's MHA op has two ways to be causal: its `unidirectional` attribute and an attention_bias input with
   // −Infinity above the diagonal. Both are measured on causal shapes; the faster one goes in the table.
@@ -140,6 +148,7 @@ for (const shape of shapes) {
     }
   }
   for (const peer of live) await peer.dispose();
+  disposers.splice(0).forEach((d) => d());
   for (const r of runners) {
     const cell = r.failed ? { failed: r.failed, how: r.how }
       : { ms: r.ms, gflops: gflops(r.ms), samples: r.samples, err: r.err, mismatch: r.mismatch, how: r.how };
@@ -151,6 +160,12 @@ for (const shape of shapes) {
     }
     cells.set(r.short, cell);
   }
+  const t2 = cells.get('ours KV step 2 threads');
+  const p2 = bestPeer(cells);
+  if (t2 && !t2.failed && p2) {
+    notes.push(`${shape.id} our KV-cache step with \`threads: 2\` (same rounds): ${t2.ms.toFixed(2)} ms · ${t2.gflops.toFixed(1)} GFLOP/s, ` +
+      `${(p2.c.ms / t2.ms).toFixed(1)}× ${p2.name} (${p2.name} on one thread).`);
+  }
   results.push({ shape, cells });
   console.log(ENGINES.map(({ short }) => {
     const c = cells.get(short);
@@ -158,6 +173,7 @@ for (const shape of shapes) {
   }).join('\n'));
 }
 for (const e of ours) e.dispose();
+threaded?.dispose();
 
 // ---- report ----
 const cellText = (c) => !c ? '—'
@@ -165,10 +181,6 @@ const cellText = (c) => !c ? '—'
   : `${c.ms.toFixed(2)} ms · ${c.gflops.toFixed(1)}${c.mismatch ? ` ⚠ mismatch (err ${c.err.toExponential(1)})` : ''}`;
 const bestOurs = (cells) => ['ours relaxed', 'ours simd', 'ours KV step'].map((n) => cells.get(n) && { ...cells.get(n), name: n })
   .filter((c) => c && !c.failed).sort((a, b) => a.ms - b.ms)[0];
-const bestPeer = (cells) => ['ORT plain', 'ORT MHA', 'tfjs-wasm']
-  .map((name) => ({ name, c: cells.get(name) }))
-  .filter(({ c }) => c && !c.failed && !c.mismatch)
-  .sort((a, b) => a.c.ms - b.c.ms)[0];
 
 /** Fastest correct peer's median ÷ our fastest build's median, or null. */
 const ratioOf = (cells) => {
