@@ -12,8 +12,11 @@ const TYPES = {
   '.png': 'image/png', '.map': 'application/json', '.ts': 'text/plain; charset=utf-8', '.md': 'text/plain; charset=utf-8',
 };
 
-/** Serves `root` read-only on 127.0.0.1 (`port` 0 = any free port). Resolves to { url, close }. */
-export function startServer(root, port = 0) {
+/**
+ * Serves `root` read-only on 127.0.0.1 (`port` 0 = any free port), adding `headers` to every response (e.g.
+ * COOP + COEP for a cross-origin isolated page). Resolves to { url, close }.
+ */
+export function startServer(root, port = 0, headers = {}) {
   const base = resolve(root);
   const server = createServer((req, res) => {
     let path;
@@ -35,7 +38,7 @@ export function startServer(root, port = 0) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolveStart, reject) => {

@@ -13,8 +13,9 @@ import { AttentionError } from './errors.js';
 import { createJsAttention } from './js/index.js';
 import type { AttentionEngine, BackendName, BackendRequest, EngineOptions } from './types.js';
 import { createWasmEngine, memoryLimit } from './wasm/engine.js';
-import { compiledThreadedModule, instantiate, instantiateShared } from './wasm/loader.js';
+import { compiledThreadedModule, instantiate } from './wasm/loader.js';
 import { createPool, threadsAvailable } from './wasm/pool.js';
+import { instantiateShared } from './wasm/work.js';
 
 const REQUESTS: Readonly<Record<BackendRequest, readonly BackendName[]>> = {
   auto: ['wasm-relaxed-simd', 'wasm-simd', 'js'],

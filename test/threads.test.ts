@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-// The built package: workers load dist/wasm/worker.js, a file that only exists after the build (npm test builds first).
+// The built package: workers load dist/wasm/worker-node.js, a file that only exists after the build (npm test builds first).
 import { AttentionError, createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
 import { expectClose, maxAbsError, random } from './helpers.js';

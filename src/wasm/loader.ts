@@ -90,9 +90,3 @@ export function compiledThreadedModule(variant: WasmVariant): Promise<WebAssembl
   }
   return entry;
 }
-
-/** An instance of a threaded build on `memory` (shared with the engine's other threads). */
-export async function instantiateShared(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  return instance.exports as unknown as KernelExports;
-}

@@ -1,12 +1,13 @@
-// The worker threads of a threaded engine. Each worker instantiates the shared-memory kernels on the engine's
-// memory; a call is published through the control block (work.ts) and the calling thread works too, then waits
-// for the workers (Atomics.wait; a browser's main thread, which may not block, spins instead).
+// The worker threads of a threaded engine (worker.ts in browsers, worker-node.ts in Node, Deno and Bun). Each
+// worker instantiates the shared-memory kernels on the engine's memory; a call is published through the control
+// block (work.ts) and the calling thread works too, then waits for the workers (Atomics.wait; a browser's main
+// thread, which may not block, spins instead).
 import { AttentionError } from '../errors.js';
 import type { KernelExports } from './loader.js';
 import {
   ARG_COUNT, FAILED, GENERATION, ITEMS, NEXT_ITEM, PENDING, SCRATCH, SCRATCH_STRIDE, STOP, createControl, runItems,
 } from './work.js';
-import type { WorkerInit } from './worker.js';
+import type { WorkerInit } from './work.js';
 
 /** How long a new worker may take to load before createAttention gives up. */
 const START_TIMEOUT_MS = 30_000;
@@ -49,8 +50,11 @@ async function spawn(): Promise<WorkerHandle> {
       Worker: new (url: URL, options: { execArgv: string[] }) => NodeWorker;
     }>);
     // The worker needs none of the parent's Node options (some, like --input-type, stop a worker from starting);
-    // V8 flags such as --experimental-wasm-relaxed-simd are process-wide and apply to it anyway.
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { execArgv: [] });
+    // V8 flags such as --experimental-wasm-relaxed-simd are process-wide and apply to it anyway. The file is named
+    // through a variable: bundlers must not take this branch's worker for a browser worker (Vite would bundle it
+    // as a classic worker and fail the whole build).
+    const file = './worker-node.js';
+    const worker = new Worker(new URL(file, import.meta.url), { execArgv: [] });
     return {
       post: (m) => worker.postMessage(m),
       listen(onMessage, onError) {

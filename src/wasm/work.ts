@@ -47,3 +47,56 @@ export function runItems(kx: KernelExports, control: Control, thread: number): v
     fresh = 0;
   }
 }
+
+/**
+ * An instance of a threaded build on `memory` (shared with the engine's other threads). It lives here, not in
+ * loader.ts, so a worker loads no inlined binaries: it receives its module compiled.
+ */
+export async function instantiateShared(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}
+
+/** What the engine sends a new worker. */
+export interface WorkerInit {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly control: SharedArrayBuffer;
+  readonly thread: number;
+}
+
+/** `seen` is the GENERATION read before replying ready: re-reading it here could miss a call made meanwhile. */
+function serve(kx: KernelExports, control: Control, thread: number, seen: number): void {
+  const { words } = control;
+  for (;;) {
+    Atomics.wait(words, GENERATION, seen);
+    seen = Atomics.load(words, GENERATION);
+    if (Atomics.load(words, STOP) !== 0) return;
+    try {
+      runItems(kx, control, thread);
+    } catch {
+      Atomics.store(words, FAILED, 1);
+    }
+    if (Atomics.sub(words, PENDING, 1) === 1) Atomics.notify(words, PENDING);
+  }
+}
+
+/**
+ * A worker's life (worker.ts, worker-node.ts): instantiates the engine's shared-memory kernels on the engine's
+ * memory, says it is ready, then blocks in Atomics.wait between calls (so it never needs its event loop again)
+ * until the engine stops it.
+ */
+export async function startWorker(init: WorkerInit, reply: (message: unknown) => void): Promise<void> {
+  let kx: KernelExports;
+  try {
+    kx = await instantiateShared(init.module, init.memory);
+  } catch (error) {
+    reply({ error: String(error) });
+    return;
+  }
+  const control = controlOf(init.control);
+  // The engine sends no call before every worker is ready, so GENERATION is read before any bump.
+  const seen = Atomics.load(control.words, GENERATION);
+  reply({ ready: true, generation: seen });
+  serve(kx, control, init.thread, seen);
+}

@@ -1,7 +1,10 @@
 // The runtime smoke suite: one plain-JS ES module, no imports, run unchanged by Node, Deno, Bun, Chromium and
 // a Vite bundle. It takes the imported package (its namespace, or an object with the same exports), checks
 // which backend `createAttention()` picked, and compares every backend this runtime supports against its own
-// small float64 reference on a handful of shapes. Any mismatch throws; the result is a plain JSON-able object.
+// small float64 reference on a handful of shapes. Then threads: where they are available, a 2-thread engine must
+// match a single-threaded engine of the same backend element for element, and the float64 reference; where they
+// are not, createAttention({ threads: 2 }) must throw BACKEND_UNAVAILABLE. Any mismatch throws; the result is a
+// plain JSON-able object whose `threads` is 'ok' or 'unavailable: <reason>'.
 
 /** Which backends each runtime must support, by the backend `'auto'` picks. */
 const SUPPORTED_BY_PICK = {
@@ -152,9 +155,10 @@ function check(condition, message) {
 
 /**
  * Runs the suite. `expectBackend` is what `createAttention()` must pick in this runtime; from it follows which
- * backends must (and must not) be supported. Throws on the first failure; returns a summary otherwise.
+ * backends must (and must not) be supported. `expectThreads`: whether a 2-thread engine must run (true), must be
+ * unavailable (false), or may be either (undefined). Throws on the first failure; returns a summary otherwise.
  */
-export async function runSmoke(pkg, { expectBackend, label = 'runtime' } = {}) {
+export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectThreads } = {}) {
   check(typeof pkg.createAttention === 'function', 'package has no createAttention export');
   check(SUPPORTED_BY_PICK[expectBackend] !== undefined, `unknown expected backend ${expectBackend}`);
   const names = pkg.BACKENDS.map((b) => b.name);
@@ -210,5 +214,122 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime' } = {}) {
     check(error instanceof pkg.AttentionError && error.code === 'DISPOSED', `${backend}: use after dispose must throw DISPOSED, got ${error}`);
   }
   const worst = Math.max(...checks.map((c) => c.err));
-  return { label, picked, supported, activations: [...activations], checks: checks.length, worstError: worst };
+  const threaded = await runThreads(pkg, { picked, label, activations, expectThreads });
+  return {
+    label, picked, supported, activations: [...activations], checks: checks.length, worstError: worst,
+    threads: threaded.status, threadChecks: threaded.checks, threadWorstError: threaded.worstError,
+  };
+}
+
+/** Shapes for the threaded engine: several 64-row work items per call (so every thread gets some), causal, GQA. */
+function threadCases(activations) {
+  const list = [
+    { name: 'threads: 2x3 heads, 130x65 d13', o: { batch: 2, heads: 3, seqQ: 130, seqK: 65, headDim: 13 } },
+    { name: 'threads: causal top-left 200x200 d16', o: { batch: 1, heads: 2, seqQ: 200, seqK: 200, headDim: 16, causal: true } },
+    { name: 'threads: GQA 8/2 bottom-right 97x150, headDimV 5', o: { batch: 1, heads: 8, kvHeads: 2, seqQ: 97, seqK: 150, headDim: 24, headDimV: 5, causal: 'bottom-right' } },
+    { name: 'threads: MQA 6/1 bool mask [S] 70x33', o: { batch: 1, heads: 6, kvHeads: 1, seqQ: 70, seqK: 33, headDim: 8 }, mask: 'bool' },
+    { name: 'threads: decode seqQ 1, 8 heads', o: { batch: 1, heads: 8, kvHeads: 2, seqQ: 1, seqK: 90, headDim: 32, causal: 'bottom-right' } },
+  ];
+  if (activations.includes('sigmoid')) {
+    list.push({ name: 'threads: sigmoid causal 100x70', o: { batch: 1, heads: 3, seqQ: 100, seqK: 70, headDim: 16, causal: true, activation: 'sigmoid' } });
+  }
+  return list.map((c, n) => {
+    const o = { ...c.o };
+    const kvh = o.kvHeads ?? o.heads;
+    const q = random(o.batch * o.heads * o.seqQ * o.headDim, 1000 + 10 * n + 1);
+    const k = random(o.batch * kvh * o.seqK * o.headDim, 1000 + 10 * n + 2);
+    const v = random(o.batch * kvh * o.seqK * (o.headDimV ?? o.headDim), 1000 + 10 * n + 3);
+    if (c.mask === 'bool') {
+      o.mask = Uint8Array.from(random(o.seqK, 1000 + 10 * n + 4), (x) => (x > -0.5 ? 1 : 0));
+      o.maskShape = [o.seqK];
+    }
+    return { name: c.name, o, q, k, v };
+  });
+}
+
+/** Tokens from..from+n of a [1, KVH, T, D] tensor, as [1, KVH, n, D]. */
+function tokens(x, KVH, T, D, from, n) {
+  const out = new Float32Array(KVH * n * D);
+  for (let h = 0; h < KVH; h++) out.set(x.subarray((h * T + from) * D, (h * T + from + n) * D), h * n * D);
+  return out;
+}
+
+function identical(got, want, what) {
+  check(got instanceof Float32Array && got.length === want.length, `${what}: result length ${got.length}, expected ${want.length}`);
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i])) throw new Error(`smoke: ${what}: element ${i} is ${got[i]} with 2 threads, ${want[i]} with 1`);
+  }
+}
+
+/**
+ * The threads check. `expectThreads`: true = they must run, false = createAttention({ threads: 2 }) must throw
+ * BACKEND_UNAVAILABLE, undefined = either (reported).
+ */
+async function runThreads(pkg, { picked, label, activations, expectThreads }) {
+  let engine;
+  try {
+    engine = await pkg.createAttention({ threads: 2 });
+  } catch (e) {
+    check(e instanceof pkg.AttentionError && e.code === 'BACKEND_UNAVAILABLE' && e.argument === 'options.threads',
+      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${e && e.stack || e}`);
+    check(expectThreads !== true, `${label}: threads were expected to run, but createAttention({ threads: 2 }) threw: ${e.message}`);
+    return { status: `unavailable: ${e.message}`, checks: 0, worstError: 0 };
+  }
+  check(expectThreads !== false, `${label}: threads were expected to be unavailable, but createAttention({ threads: 2 }) succeeded`);
+  check(engine.threads === 2, `${label}: engine.threads is ${engine.threads}, expected 2`);
+  check(engine.backend === picked, `${label}: threaded engine runs ${engine.backend}, expected ${picked}`);
+  const single = await pkg.createAttention({ backend: engine.backend });
+  check(single.threads === 1, `${label}: a single-threaded engine reports threads ${single.threads}`);
+  let checks = 0;
+  let worst = 0;
+  const compare = (got, want, q, k, v, o, what) => {
+    identical(got, want, `${label} ${engine.backend} ${what}`);
+    const { err, peak } = maxError(got, reference(q, k, v, o));
+    check(err <= 1e-5 * peak, `${label} ${engine.backend} ${what}: max abs error ${err} (peak ${peak})`);
+    worst = Math.max(worst, err);
+    checks++;
+  };
+  for (const { name, o, q, k, v } of threadCases(activations)) {
+    compare(engine.attention(q, k, v, o), single.attention(q, k, v, o), q, k, v, o, name);
+  }
+
+  // A KV cache on each engine: a 150-token prefill attended by 70 queries, then decode steps of one token each.
+  const [H, KVH, D, T] = [8, 2, 16, 160];
+  const K = random(KVH * T * D, 2001);
+  const V = random(KVH * T * D, 2002);
+  const caches = [engine, single].map((e) => e.createKVCache({ batch: 1, kvHeads: KVH, headDim: D, capacity: T }));
+  const step = (from, n, seqQ, seed) => {
+    for (const c of caches) c.append(tokens(K, KVH, T, D, from, n), tokens(V, KVH, T, D, from, n));
+    const len = from + n;
+    const q = random(H * seqQ * D, seed);
+    const attend = { heads: H, seqQ, causal: 'bottom-right' };
+    const o = { ...attend, batch: 1, kvHeads: KVH, seqK: len, headDim: D };
+    compare(caches[0].attend(q, attend), caches[1].attend(q, attend), q, tokens(K, KVH, T, D, 0, len), tokens(V, KVH, T, D, 0, len), o,
+      `threads: KV cache ${seqQ === 1 ? 'decode' : 'prefill'} seqQ ${seqQ} over ${len} tokens`);
+  };
+  step(0, 150, 70, 2003);
+  for (let t = 150; t < 155; t++) step(t, 1, 1, 2004 + t);
+  for (const c of caches) c.dispose();
+
+  // Bad input throws before any work, and the threaded engine keeps working.
+  const { o, q, k, v } = threadCases(activations)[0];
+  let error = null;
+  try {
+    engine.attention(q, k.subarray(1), v, o);
+  } catch (e) {
+    error = e;
+  }
+  check(error instanceof pkg.AttentionError && error.code === 'SHAPE_MISMATCH',
+    `${label}: a short k on a threaded engine must throw SHAPE_MISMATCH, got ${error}`);
+  compare(engine.attention(q, k, v, o), single.attention(q, k, v, o), q, k, v, o, 'threads: after an error');
+  engine.dispose();
+  single.dispose();
+  error = null;
+  try {
+    engine.attention(q, k, v, o);
+  } catch (e) {
+    error = e;
+  }
+  check(error instanceof pkg.AttentionError && error.code === 'DISPOSED', `${label}: a disposed threaded engine must throw DISPOSED, got ${error}`);
+  return { status: 'ok', checks, worstError: worst };
 }

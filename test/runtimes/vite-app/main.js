@@ -2,8 +2,11 @@
 import { ACTIVATIONS, AttentionError, BACKENDS, createAttention, isBackendSupported } from 'wasm-attention';
 import { runSmoke } from '../smoke.mjs';
 
-const expectBackend = new URLSearchParams(location.search).get('expect') ?? 'wasm-relaxed-simd';
-runSmoke({ ACTIVATIONS, AttentionError, BACKENDS, createAttention, isBackendSupported }, { expectBackend, label: 'vite bundle' })
+const params = new URLSearchParams(location.search);
+const expectBackend = params.get('expect') ?? 'wasm-relaxed-simd';
+// threads=1: a 2-thread engine must run (its worker bundled by Vite); threads=0: it must be unavailable.
+const expectThreads = { 1: true, 0: false }[params.get('threads')];
+runSmoke({ ACTIVATIONS, AttentionError, BACKENDS, createAttention, isBackendSupported }, { expectBackend, expectThreads, label: 'vite bundle' })
   .then((result) => {
     document.getElementById('out').textContent = JSON.stringify(result, null, 2);
     window.__smoke = { ok: true, result };
