@@ -120,6 +120,23 @@ describe.each(BUILDS)('%s with threads', (backend) => {
     out.free();
   });
 
+  test('3 000 back-to-back calls of 1 to 6 work items (where a lost wake-up or a stale argument would show) match one thread', () => {
+    const { single, two, three } = engines.get(backend)!;
+    const inputs = [1, 2, 3, 4, 5, 6].map((items) => {
+      const options = { batch: 1, heads: items, seqQ: 9 + items, seqK: 20 + items, headDim: 8, causal: items % 2 === 1 };
+      const q = random(items * options.seqQ * 8, 50 + items);
+      const kv = random(items * options.seqK * 8, 60 + items);
+      return { options, q, kv, want: single.attention(q, kv, kv, options) };
+    });
+    let mismatches = 0;
+    for (let i = 0; i < 3000; i++) {
+      const { options, q, kv, want } = inputs[(i * 7) % inputs.length]!;
+      const e = i % 3 === 0 ? three : two;
+      if (maxAbsError(e.attention(q, kv, kv, options), want) !== 0) mismatches++;
+    }
+    expect(mismatches).toBe(0);
+  });
+
   test('linear attention runs on a threaded engine', () => {
     const { single, two } = engines.get(backend)!;
     const options = { batch: 1, heads: 2, seqQ: 40, seqK: 40, headDim: 8, causal: true };
