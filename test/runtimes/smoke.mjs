@@ -26,6 +26,16 @@ function random(n, seed) {
   return a;
 }
 
+/** What `fn` throws, or null. */
+function thrown(fn) {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return null;
+}
+
 function maskAt(mask, shape, b, h, i, j) {
   const full = [1, 1, 1, 1];
   for (let d = 0; d < shape.length; d++) full[4 - shape.length + d] = shape[d];
@@ -194,23 +204,13 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
     }
     // Bad input: a typed error, and the engine still works afterwards.
     const { o, q, k, v } = all[0];
-    let error = null;
-    try {
-      engine.attention(q.subarray(1), k, v, o);
-    } catch (e) {
-      error = e;
-    }
+    let error = thrown(() => engine.attention(q.subarray(1), k, v, o));
     check(error instanceof pkg.AttentionError && error.code === 'SHAPE_MISMATCH' && error.argument === 'q',
       `${backend}: a short q must throw AttentionError SHAPE_MISMATCH on 'q', got ${error}`);
     const again = maxError(engine.attention(q, k, v, o), reference(q, k, v, o));
     check(again.err <= 1e-5 * again.peak, `${backend}: wrong result after an error`);
     engine.dispose();
-    error = null;
-    try {
-      engine.attention(q, k, v, o);
-    } catch (e) {
-      error = e;
-    }
+    error = thrown(() => engine.attention(q, k, v, o));
     check(error instanceof pkg.AttentionError && error.code === 'DISPOSED', `${backend}: use after dispose must throw DISPOSED, got ${error}`);
   }
   const worst = Math.max(...checks.map((c) => c.err));
@@ -313,23 +313,13 @@ async function runThreads(pkg, { picked, label, activations, expectThreads }) {
 
   // Bad input throws before any work, and the threaded engine keeps working.
   const { o, q, k, v } = threadCases(activations)[0];
-  let error = null;
-  try {
-    engine.attention(q, k.subarray(1), v, o);
-  } catch (e) {
-    error = e;
-  }
+  let error = thrown(() => engine.attention(q, k.subarray(1), v, o));
   check(error instanceof pkg.AttentionError && error.code === 'SHAPE_MISMATCH',
     `${label}: a short k on a threaded engine must throw SHAPE_MISMATCH, got ${error}`);
   compare(engine.attention(q, k, v, o), single.attention(q, k, v, o), q, k, v, o, 'threads: after an error');
   engine.dispose();
   single.dispose();
-  error = null;
-  try {
-    engine.attention(q, k, v, o);
-  } catch (e) {
-    error = e;
-  }
+  error = thrown(() => engine.attention(q, k, v, o));
   check(error instanceof pkg.AttentionError && error.code === 'DISPOSED', `${label}: a disposed threaded engine must throw DISPOSED, got ${error}`);
   return { status: 'ok', checks, worstError: worst };
 }
