@@ -60,6 +60,15 @@ cases.push(
   { name: 'scale 0 (uniform weights)', batch: 1, heads: 1, seqQ: 5, seqK: 9, headDim: 4, scale: 0 },
   { name: 'decode 1x129', batch: 1, heads: 4, seqQ: 1, seqK: 129, headDim: 64 },
   { name: 'decode 1x4096 GQA bottom-right', batch: 1, heads: 4, kvHeads: 2, seqQ: 1, seqK: 4096, headDim: 128, causal: 'bottom-right' },
+  // Blocks of 1–3 query rows take up to 4096 / rows keys at a time: key counts past one such block (and a block
+  // boundary off the 64-key grid) for each row count, causal, with masks and another activation.
+  { name: 'decode 1x4500 bottom-right', batch: 1, heads: 2, seqQ: 1, seqK: 4500, headDim: 16, causal: 'bottom-right' },
+  { name: 'decode 2x2100 bottom-right', batch: 1, heads: 2, seqQ: 2, seqK: 2100, headDim: 16, causal: 'bottom-right' },
+  { name: 'decode 3x1400 bottom-right, float mask [S]', batch: 1, heads: 2, seqQ: 3, seqK: 1400, headDim: 16, causal: 'bottom-right',
+    mask: Float32Array.from(random(1400, 31), (x) => (x < -0.7 ? -Infinity : x)), maskShape: [1400] },
+  { name: 'decode 3x1400 softmax1, bool mask [S]', batch: 1, heads: 1, seqQ: 3, seqK: 1400, headDim: 8, activation: 'softmax1',
+    mask: Uint8Array.from(random(1400, 32), (x) => (x > -0.5 ? 1 : 0)), maskShape: [1400] },
+  { name: 'seqQ 67 (a 3-row last block) x 1400, causal', batch: 1, heads: 1, seqQ: 67, seqK: 1400, headDim: 8, causal: 'bottom-right' },
   { name: 'large logits, amplitude 30 (|score| up to ~1e3)', batch: 1, heads: 2, seqQ: 20, seqK: 40, headDim: 8, amplitude: 30 },
 );
 
