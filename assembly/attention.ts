@@ -9,8 +9,11 @@ import { BLOCK_STRIDE, pv1x32, pv1x8, pv4x8, pv4x8b, qk1x32, qk1x8, qk4x8p } fro
 
 /** Query rows per block (a multiple of the 4-row micro-tile); 64 measured best of 16/32/64 on S1–S3. */
 export const BR: i32 = 64;
-/** Keys per block (a multiple of the 8-key panel); 128 measured no faster. gemm.ts BLOCK_STRIDE is BC·4. */
-export const BC: i32 = 64;
+/**
+ * Keys per block (a multiple of the 8-key panel). 128 against 64: +2 % on S1, +1 % on S2, S3, S5 in interleaved A/B
+ * runs; 256 no better. gemm.ts BLOCK_STRIDE is BC·4.
+ */
+export const BC: i32 = 128;
 
 export const MASK_NONE: i32 = 0;
 export const MASK_ADDITIVE_F32: i32 = 1;
@@ -37,8 +40,8 @@ export function scratchBytes(S: i32, D: i32, Dv: i32, weights: i32, resident: i3
 
 /**
  * Keys per block for a block of fewer than 4 query rows (decode): as many as the BR×BC score scratch holds for
- * them, up to every key. Decode streams the whole KV cache once; 64-key blocks spent a third of a step on
- * per-block work (S4 step 10.4 → 7.6 ms in an interleaved A/B with one block of up to 4096 keys).
+ * them (BR·BC / rows, rounded down to 64), up to every key. Decode streams the whole KV cache once; 64-key blocks
+ * spent a third of a step on per-block work (S4 step 10.4 → 7.6 ms in an interleaved A/B).
  */
 // @ts-ignore: decorator
 @inline function decodeWidth(S: i32, rows: i32): i32 {

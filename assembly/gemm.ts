@@ -4,8 +4,8 @@
 // A is read one element at a time with load32_splat (one instruction); B is read 8 floats at a time.
 import { vmadd } from "./vmath";
 
-/** Bytes between weight rows in the flash loop's scratch: 64 keys (BC in attention.ts) of f32. */
-export const BLOCK_STRIDE: usize = 256;
+/** Bytes between weight rows in the flash loop's scratch: 128 keys (BC in attention.ts) of f32. */
+export const BLOCK_STRIDE: usize = 512;
 
 /**
  * f32-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed as [D][4] (packQueries): one A pointer with

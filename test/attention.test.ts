@@ -29,7 +29,7 @@ function run(backend: BackendName, c: Case): void {
 }
 
 // Sizes below, at, above and at multiples of the 4-lane vector, the 4×8 register tile, the 16-row query
-// block and the 64-key block, plus n − 1.
+// block and the 128-key block, plus n − 1.
 const SEQ = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129];
 const HEAD_DIMS = [1, 3, 5, 7, 8, 9, 63, 64, 65, 128, 256];
 
@@ -60,15 +60,15 @@ cases.push(
   { name: 'scale 0 (uniform weights)', batch: 1, heads: 1, seqQ: 5, seqK: 9, headDim: 4, scale: 0 },
   { name: 'decode 1x129', batch: 1, heads: 4, seqQ: 1, seqK: 129, headDim: 64 },
   { name: 'decode 1x4096 GQA bottom-right', batch: 1, heads: 4, kvHeads: 2, seqQ: 1, seqK: 4096, headDim: 128, causal: 'bottom-right' },
-  // Blocks of 1–3 query rows take up to 4096 / rows keys at a time: key counts past one such block (and a block
-  // boundary off the 64-key grid) for each row count, causal, with masks and another activation.
-  { name: 'decode 1x4500 bottom-right', batch: 1, heads: 2, seqQ: 1, seqK: 4500, headDim: 16, causal: 'bottom-right' },
-  { name: 'decode 2x2100 bottom-right', batch: 1, heads: 2, seqQ: 2, seqK: 2100, headDim: 16, causal: 'bottom-right' },
-  { name: 'decode 3x1400 bottom-right, float mask [S]', batch: 1, heads: 2, seqQ: 3, seqK: 1400, headDim: 16, causal: 'bottom-right',
-    mask: Float32Array.from(random(1400, 31), (x) => (x < -0.7 ? -Infinity : x)), maskShape: [1400] },
-  { name: 'decode 3x1400 softmax1, bool mask [S]', batch: 1, heads: 1, seqQ: 3, seqK: 1400, headDim: 8, activation: 'softmax1',
-    mask: Uint8Array.from(random(1400, 32), (x) => (x > -0.5 ? 1 : 0)), maskShape: [1400] },
-  { name: 'seqQ 67 (a 3-row last block) x 1400, causal', batch: 1, heads: 1, seqQ: 67, seqK: 1400, headDim: 8, causal: 'bottom-right' },
+  // Blocks of 1–3 query rows take up to 8192 / rows keys at a time: key counts past one such block (and a block
+  // boundary off the 128-key grid) for each row count, causal, with masks and another activation.
+  { name: 'decode 1x8300 bottom-right', batch: 1, heads: 2, seqQ: 1, seqK: 8300, headDim: 16, causal: 'bottom-right' },
+  { name: 'decode 2x4200 bottom-right', batch: 1, heads: 2, seqQ: 2, seqK: 4200, headDim: 16, causal: 'bottom-right' },
+  { name: 'decode 3x2800 bottom-right, float mask [S]', batch: 1, heads: 2, seqQ: 3, seqK: 2800, headDim: 16, causal: 'bottom-right',
+    mask: Float32Array.from(random(2800, 31), (x) => (x < -0.7 ? -Infinity : x)), maskShape: [2800] },
+  { name: 'decode 3x2800 softmax1, bool mask [S]', batch: 1, heads: 1, seqQ: 3, seqK: 2800, headDim: 8, activation: 'softmax1',
+    mask: Uint8Array.from(random(2800, 32), (x) => (x > -0.5 ? 1 : 0)), maskShape: [2800] },
+  { name: 'seqQ 67 (a 3-row last block) x 2800, causal', batch: 1, heads: 1, seqQ: 67, seqK: 2800, headDim: 8, causal: 'bottom-right' },
   { name: 'large logits, amplitude 30 (|score| up to ~1e3)', batch: 1, heads: 2, seqQ: 20, seqK: 40, headDim: 8, amplitude: 30 },
 );
 

@@ -13,9 +13,9 @@ beforeAll(async () => {
 });
 afterAll(() => engines.forEach((e) => e.dispose()));
 
-const B = 1, H = 2, L = 5, S = 70, D = 8; // S crosses the wasm kernels' 64-key block
+const B = 1, H = 2, L = 5, S = 140, D = 8; // S crosses the wasm kernels' 128-key block
 const ROW = 2; // the query row that gets the special value
-const KEYS = [1, 66]; // a key in the first block and one in the second
+const KEYS = [1, 133]; // a key in the first block and one in the second
 const activations: readonly Activation[] = Array.isArray(ACTIVATIONS) && ACTIVATIONS.length > 0 ? ACTIVATIONS : ['softmax'];
 
 interface Case {

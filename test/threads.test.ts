@@ -30,8 +30,8 @@ type Case = AttentionOptions & { name: string };
 
 function cases(): Case[] {
   const list: Case[] = [];
-  // Query counts around the 64-row work item and the 4-row tile; key counts around the 8-key panel and 64-key block.
-  for (const [L, S] of [[1, 1], [3, 9], [63, 64], [64, 65], [65, 63], [129, 127], [200, 1]] as const) {
+  // Query counts around the 64-row work item and the 4-row tile; key counts around the 8-key panel and 128-key block.
+  for (const [L, S] of [[1, 1], [3, 9], [63, 64], [64, 65], [65, 63], [129, 127], [130, 129], [200, 1]] as const) {
     list.push({ name: `L${L} S${S}`, batch: 2, heads: 3, seqQ: L, seqK: S, headDim: 13 });
     list.push({ name: `L${L} S${S} causal`, batch: 1, heads: 4, seqQ: L, seqK: S, headDim: 8, causal: true });
     list.push({ name: `L${L} S${S} bottom-right`, batch: 1, heads: 2, seqQ: L, seqK: S, headDim: 16, causal: 'bottom-right' });
