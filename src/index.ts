@@ -28,8 +28,11 @@ const REQUESTS: Readonly<Record<BackendRequest, readonly BackendName[]>> = {
 /**
  * Creates an attention engine on the best backend this runtime supports (or the one asked for).
  * Each wasm engine owns its own linear memory; create one per concurrent user and `dispose()` it when done.
- * @throws AttentionError `'BACKEND_UNAVAILABLE'` when the requested backend cannot run here,
- *   `'INVALID_OPTION'` for an unknown backend or option.
+ * With `threads: n > 1` the engine also starts n − 1 workers that share each call (see EngineOptions.threads);
+ * `dispose()` stops them.
+ * @throws AttentionError `'BACKEND_UNAVAILABLE'` when the requested backend cannot run here, or threads cannot
+ *   (no SharedArrayBuffer, workers that fail to start), `'INVALID_OPTION'` for an unknown backend or option, or
+ *   threads with the JS backend.
  */
 export async function createAttention(options: EngineOptions = {}): Promise<AttentionEngine> {
   if (typeof options !== 'object' || options === null) {
