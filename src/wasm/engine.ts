@@ -13,7 +13,7 @@ import type {
   LinearAttentionOptions, TensorInput,
 } from '../types.js';
 import { Heap } from './heap.js';
-import type { KernelExports, WasmVariant } from './loader.js';
+import type { AttentionArgs, KernelExports, WasmVariant } from './loader.js';
 import type { ThreadPool } from './pool.js';
 
 const PAGE_BYTES = 65536;
@@ -178,26 +178,17 @@ export function createWasmEngine(
     }
     if (mask !== null) copyIn(buffer, maskPtr, mask);
     const [msB, msH, msL, msS] = plan.maskStrides;
+    const call: AttentionArgs = [
+      qPtr, kPtr, vPtr, target.ptr,
+      plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
+      plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
+      maskPtr, plan.maskKind, msB, msH, msL, msS,
+      plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
+      resident === null ? 0 : 1, resident?.capacity ?? 0,
+    ];
     const items = kx.workItems(plan.batch, plan.heads, plan.seqQ);
-    if (pool !== null && items > 1) {
-      pool.run(kx, [
-        qPtr, kPtr, vPtr, target.ptr,
-        plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
-        plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
-        maskPtr, plan.maskKind, msB, msH, msL, msS,
-        plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
-        resident === null ? 0 : 1, resident?.capacity ?? 0,
-      ], items, scratchPtr, scratchBytes);
-    } else {
-      kx.attention(0, items, 1,
-        qPtr, kPtr, vPtr, target.ptr,
-        plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
-        plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
-        maskPtr, plan.maskKind, msB, msH, msL, msS,
-        plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
-        resident === null ? 0 : 1, resident?.capacity ?? 0, scratchPtr,
-      );
-    }
+    if (pool !== null && items > 1) pool.run(kx, call, items, scratchPtr, scratchBytes);
+    else kx.attention(0, items, 1, ...call, scratchPtr);
     const output = deliver(kx, target, out, options.out, result, plan.outLength);
     if (weights === null) return output;
     weights.set(new Float32Array(kx.memory.buffer, weightsPtr, wLength));

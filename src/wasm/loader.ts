@@ -2,6 +2,19 @@
 // single `import` works in Node, Deno, Bun, browsers and bundlers with no fetch or fs.
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './binaries.generated.js';
 
+/**
+ * The arguments of `attention` that describe the call, between the work range (first, count, fresh) and the
+ * scratch pointer: the same for every thread of a call.
+ */
+export type AttentionArgs = [
+  q: number, k: number, v: number, out: number,
+  B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
+  scale: number, causal: number, causalOffset: number,
+  mask: number, maskKind: number, msB: number, msH: number, msL: number, msS: number,
+  activation: number, softcap: number, param: number, power: number, weights: number,
+  resident: number, capacity: number,
+];
+
 /** Exports of assembly/index.ts. */
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
@@ -17,15 +30,7 @@ export interface KernelExports {
   mathInPlace(fn: number, ptr: number, n: number): void;
   /** Work items of a call (one per batch, query head and block of query rows); `attention` runs a range of them. */
   workItems(B: number, H: number, L: number): number;
-  attention(
-    first: number, count: number, fresh: number,
-    q: number, k: number, v: number, out: number,
-    B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
-    scale: number, causal: number, causalOffset: number,
-    mask: number, maskKind: number, msB: number, msH: number, msL: number, msS: number,
-    activation: number, softcap: number, param: number, power: number, weights: number,
-    resident: number, capacity: number, scratch: number,
-  ): void;
+  attention(first: number, count: number, fresh: number, ...call: [...AttentionArgs, scratch: number]): void;
   linearAttention(
     q: number, k: number, v: number, out: number,
     B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
@@ -42,6 +47,12 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+/** A base64 binary compiled, or null where this runtime does not validate it (the feature probe). */
+function compileIfValid(base64: string): Promise<WebAssembly.Module> | null {
+  const bytes = decodeBase64(base64);
+  return WebAssembly.validate(bytes) ? WebAssembly.compile(bytes) : null;
+}
+
 const cache = new Map<WasmVariant, Promise<WebAssembly.Module> | null>();
 
 function binaryOf(variant: WasmVariant): string {
@@ -55,8 +66,7 @@ function binaryOf(variant: WasmVariant): string {
 export function compiledModule(variant: WasmVariant): Promise<WebAssembly.Module> | null {
   let entry = cache.get(variant);
   if (entry === undefined) {
-    const bytes = typeof WebAssembly === 'object' ? decodeBase64(binaryOf(variant)) : null;
-    entry = bytes !== null && WebAssembly.validate(bytes) ? WebAssembly.compile(bytes) : null;
+    entry = typeof WebAssembly === 'object' ? compileIfValid(binaryOf(variant)) : null;
     cache.set(variant, entry);
   }
   return entry;
@@ -82,10 +92,8 @@ const threadedCache = new Map<WasmVariant, Promise<WebAssembly.Module | null>>()
 export function compiledThreadedModule(variant: WasmVariant): Promise<WebAssembly.Module | null> {
   let entry = threadedCache.get(variant);
   if (entry === undefined) {
-    entry = import('./binaries-threads.generated.js').then(({ RELAXED_SIMD_THREADS_WASM, SIMD_THREADS_WASM }) => {
-      const bytes = decodeBase64(variant === 'wasm-relaxed-simd' ? RELAXED_SIMD_THREADS_WASM : SIMD_THREADS_WASM);
-      return WebAssembly.validate(bytes) ? WebAssembly.compile(bytes) : null;
-    });
+    entry = import('./binaries-threads.generated.js').then(({ RELAXED_SIMD_THREADS_WASM, SIMD_THREADS_WASM }) =>
+      compileIfValid(variant === 'wasm-relaxed-simd' ? RELAXED_SIMD_THREADS_WASM : SIMD_THREADS_WASM));
     threadedCache.set(variant, entry);
   }
   return entry;

@@ -3,9 +3,9 @@
 // block (work.ts) and the calling thread works too, then waits for the workers (Atomics.wait; a browser's main
 // thread, which may not block, spins instead).
 import { AttentionError } from '../errors.js';
-import type { KernelExports } from './loader.js';
+import type { AttentionArgs, KernelExports } from './loader.js';
 import {
-  ARG_COUNT, FAILED, GENERATION, ITEMS, NEXT_ITEM, PENDING, SCRATCH, SCRATCH_STRIDE, STOP, createControl, runItems,
+  FAILED, GENERATION, ITEMS, NEXT_ITEM, PENDING, SCRATCH, SCRATCH_STRIDE, STOP, createControl, runItems,
 } from './work.js';
 import type { WorkerInit } from './work.js';
 
@@ -16,7 +16,7 @@ export interface ThreadPool {
   /** Threads working on a call, the caller included. */
   readonly threads: number;
   /** Runs work items 0 … items − 1 of one `attention` call on every thread; `args` as in work.ts. */
-  run(kx: KernelExports, args: readonly number[], items: number, scratch: number, scratchStride: number): void;
+  run(kx: KernelExports, call: AttentionArgs, items: number, scratch: number, scratchStride: number): void;
   /** Stops and terminates the workers. Idempotent. */
   stop(): void;
 }
@@ -28,20 +28,23 @@ interface WorkerHandle {
   terminate(): void;
 }
 
+/** Node, Deno and Bun (they have node:worker_threads); browsers get module Web Workers. */
+const hasNodeWorkers = (): boolean =>
+  (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== undefined;
+
 /** Whether this runtime can run a threaded engine: shared memory (cross-origin isolation in browsers) and workers. */
 export function threadsAvailable(): string | null {
   if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') {
     return 'this runtime has no SharedArrayBuffer (browsers need cross-origin isolation: COOP and COEP headers)';
   }
-  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown; process?: { versions?: { node?: string } } };
+  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown };
   if (g.crossOriginIsolated === false) return 'the page is not cross-origin isolated (COOP and COEP headers), so memory cannot be shared';
-  if (g.process?.versions?.node === undefined && typeof g.Worker !== 'function') return 'this runtime has no Worker';
+  if (!hasNodeWorkers() && typeof g.Worker !== 'function') return 'this runtime has no Worker';
   return null;
 }
 
 async function spawn(): Promise<WorkerHandle> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node !== undefined) {
+  if (hasNodeWorkers()) {
     type NodeWorker = {
       postMessage(m: unknown): void; on(e: string, f: (x: unknown) => void): void; removeAllListeners(e: string): void;
       unref(): void; terminate(): unknown;
@@ -136,8 +139,8 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
 
   return {
     threads,
-    run(kx, values, items, scratch, scratchStride) {
-      for (let i = 0; i < ARG_COUNT; i++) args[i] = values[i]!;
+    run(kx, call, items, scratch, scratchStride) {
+      args.set(call);
       args[SCRATCH] = scratch;
       args[SCRATCH_STRIDE] = scratchStride;
       Atomics.store(words, NEXT_ITEM, 0);

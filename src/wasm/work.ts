@@ -3,7 +3,7 @@
 // as float64s (exact for every u32 pointer, i32 and f32 argument). A call bumps GENERATION and wakes the
 // workers; every thread, the caller included, then claims work items one at a time with Atomics.add until none
 // are left, so a slow or descheduled thread simply takes fewer of them (causal blocks differ in cost too).
-import type { KernelExports } from './loader.js';
+import type { AttentionArgs, KernelExports } from './loader.js';
 
 export const GENERATION = 0;
 export const NEXT_ITEM = 1;
@@ -37,13 +37,11 @@ export function controlOf(buffer: SharedArrayBuffer): Control {
 export function runItems(kx: KernelExports, control: Control, thread: number): void {
   const { words, args } = control;
   const items = Atomics.load(words, ITEMS);
+  const call = Array.from(args.subarray(0, ARG_COUNT)) as AttentionArgs;
   const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
-  const a = (i: number) => args[i]!;
   let fresh = 1;
   for (let item = Atomics.add(words, NEXT_ITEM, 1); item < items; item = Atomics.add(words, NEXT_ITEM, 1)) {
-    kx.attention(item, 1, fresh,
-      a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12), a(13),
-      a(14), a(15), a(16), a(17), a(18), a(19), a(20), a(21), a(22), a(23), a(24), a(25), a(26), scratch);
+    kx.attention(item, 1, fresh, ...call, scratch);
     fresh = 0;
   }
 }
