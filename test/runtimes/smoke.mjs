@@ -289,7 +289,8 @@ async function runThreads(pkg, { picked, label, activations, expectThreads }) {
     worst = Math.max(worst, err);
     checks++;
   };
-  for (const { name, o, q, k, v } of threadCases(activations)) {
+  const cases = threadCases(activations);
+  for (const { name, o, q, k, v } of cases) {
     compare(engine.attention(q, k, v, o), single.attention(q, k, v, o), q, k, v, o, name);
   }
 
@@ -312,7 +313,7 @@ async function runThreads(pkg, { picked, label, activations, expectThreads }) {
   for (const c of caches) c.dispose();
 
   // Bad input throws before any work, and the threaded engine keeps working.
-  const { o, q, k, v } = threadCases(activations)[0];
+  const { o, q, k, v } = cases[0];
   let error = thrown(() => engine.attention(q, k.subarray(1), v, o));
   check(error instanceof pkg.AttentionError && error.code === 'SHAPE_MISMATCH',
     `${label}: a short k on a threaded engine must throw SHAPE_MISMATCH, got ${error}`);
