@@ -7,7 +7,16 @@ export interface BackendInfo {
   readonly name: BackendName;
   readonly kernel: string;
   readonly description: string;
+  /**
+   * The kernel's blocking: query rows per block and keys per block (the wasm flash loop's 64 × 128 tiles; the JS
+   * backend goes one query row and four keys at a time). Sizes around multiples of these are the tile edges tests
+   * sweep; fewer than 4 query rows (decode) sweep up to ⌊queries·keys / rows⌋ keys (rounded down to 64) per block.
+   */
+  readonly blocks: { readonly queries: number; readonly keys: number };
 }
+
+/** Query rows × keys per block of the wasm kernels (assembly/attention.ts BR, BC). */
+const WASM_BLOCKS = { queries: 64, keys: 128 } as const;
 
 /** Every backend, fastest first: the order `backend: 'auto'` tries them in. */
 export const BACKENDS: readonly BackendInfo[] = [
@@ -15,16 +24,19 @@ export const BACKENDS: readonly BackendInfo[] = [
     name: 'wasm-relaxed-simd',
     kernel: 'f32-attention-4x8-wasmrelaxedsimd',
     description: 'wasm SIMD with fused multiply-add (f32x4.relaxed_madd): Node ≥ 22, Deno 2, Chromium ≥ 114',
+    blocks: WASM_BLOCKS,
   },
   {
     name: 'wasm-simd',
     kernel: 'f32-attention-4x8-wasmsimd',
     description: 'wasm 128-bit SIMD: every current runtime',
+    blocks: WASM_BLOCKS,
   },
   {
     name: 'js',
     kernel: 'f32-attention-1x1-scalar',
     description: 'plain JavaScript, synchronous, no WebAssembly',
+    blocks: { queries: 1, keys: 4 },
   },
 ];
 
