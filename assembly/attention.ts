@@ -4,8 +4,8 @@
 // immediately multiplied into a BR×Dv accumulator. Extra memory is O(S·D) for the packed keys plus
 // O(BR·(BC + Dv)); the full seqQ × seqK score matrix never exists unless the caller asks for the weights.
 import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
-import { ceil8, packKeys, packQueries, padValues } from "./pack";
-import { BLOCK_STRIDE, pv1x32, pv1x8, pv4x8, pv4x8b, qk1x32, qk1x8, qk4x8p } from "./gemm";
+import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
+import { BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p } from "./gemm";
 
 /** Query rows per block (a multiple of the 4-row micro-tile); 64 measured best of 16/32/64 on S1–S3. */
 export const BR: i32 = 64;
@@ -115,8 +115,8 @@ export function attention(
     if (resident == 0) {
       // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
       if (kvIndex != packedKv) {
-        packKeys(kSrc, S, D, kpack);
-        if (padV) padValues(vSrc, S, Dv, vpad);
+        x32_packk_8(kSrc, S, D, kpack);
+        if (padV) x32_padv_8(vSrc, S, Dv, vpad);
         packedKv = kvIndex;
       }
       kSrc = kpack;
@@ -161,7 +161,7 @@ function attendBlock(
   }
   memory.fill(acc, 0, <usize>rows * accStride);
   // The block's full 4-row groups, packed [D][4] once for all its key blocks.
-  for (let r = 0; r < rows4; r += 4) packQueries(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+  for (let r = 0; r < rows4; r += 4) x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
 
   // Causal: the block's last row admits keys j ≤ qb + rows − 1 + offset; later key blocks are skipped whole.
   let kend = S;
@@ -178,7 +178,7 @@ function attendBlock(
       const qr = qpack + (<usize>r * <usize>D << 2);
       const sr = sBuf + <usize>r * sStride;
       for (let c = 0; c < cols8; c += 8) {
-        qk4x8p(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
+        f32_qk_4x8p(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
       }
     }
     for (; r < rows; r++) {
@@ -186,10 +186,10 @@ function attendBlock(
       const sr = sBuf + <usize>r * sStride;
       let c = 0;
       for (; c + 32 <= cols8; c += 32) {
-        qk1x32(qr, kPanel + (<usize>c * <usize>D << 2), <usize>D << 5, D, sr + (<usize>c << 2));
+        f32_qk_1x32(qr, kPanel + (<usize>c * <usize>D << 2), <usize>D << 5, D, sr + (<usize>c << 2));
       }
       for (; c < cols8; c += 8) {
-        qk1x8(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2));
+        f32_qk_1x8(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2));
       }
     }
 
@@ -215,9 +215,9 @@ function attendBlock(
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
       if (sStride == BLOCK_STRIDE) {
-        for (let c = 0; c < dv8; c += 8) pv4x8b(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
+        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
       } else {
-        for (let c = 0; c < dv8; c += 8) pv4x8(pr, sStride, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
+        for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
       }
     }
     for (; r < rows; r++) {
@@ -225,8 +225,8 @@ function attendBlock(
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
       let c = 0;
-      for (; c + 32 <= dv8; c += 32) pv1x32(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
-      for (; c < dv8; c += 8) pv1x8(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
+      for (; c + 32 <= dv8; c += 32) f32_pv_1x32(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
+      for (; c < dv8; c += 8) f32_pv_1x8(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
     }
   }
   // Keys past the causal end of the block have weight 0 in every row.

@@ -8,11 +8,11 @@ import { vmadd } from "./vmath";
 export const BLOCK_STRIDE: usize = 512;
 
 /**
- * f32-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed as [D][4] (packQueries): one A pointer with
+ * f32-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed as [D][4] (x32_packq_4): one A pointer with
  * constant offsets instead of four, so each step bumps 2 pointers instead of 5 — the loop is short enough
  * that its scalar bookkeeping competes with the 14 vector operations for issue slots.
  */
-export function qk4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
+export function f32_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -39,7 +39,7 @@ export function qk4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): 
 }
 
 /** f32-qk-1x8: s (1,8) = q (1,D) · kᵀ (D,8); for the rows left over after 4-row tiles (and decode). */
-export function qk1x8(q0: usize, kp: usize, D: i32, s: usize): void {
+export function f32_qk_1x8(q0: usize, kp: usize, D: i32, s: usize): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
   let d = D;
   do {
@@ -56,7 +56,7 @@ export function qk1x8(q0: usize, kp: usize, D: i32, s: usize): void {
  * row is decode's shape: 8 independent accumulators keep both FMA pipes busy, where the 1×8 kernel's two
  * accumulator chains wait on FMA latency.
  */
-export function qk1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: usize): void {
+export function f32_qk_1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: usize): void {
   let k1 = kp + panelBytes;
   let k2 = k1 + panelBytes;
   let k3 = k2 + panelBytes;
@@ -76,8 +76,8 @@ export function qk1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: usize
   v128.store(s, c4, 64); v128.store(s, c5, 80); v128.store(s, c6, 96); v128.store(s, c7, 112);
 }
 
-/** f32-pv-1x32: acc (1,32) = acc · corr + p (1,J) · v (J,32); the decode-shaped partner of qk1x32. */
-export function pv1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
+/** f32-pv-1x32: acc (1,32) = acc · corr + p (1,J) · v (J,32); the decode-shaped partner of f32_qk_1x32. */
+export function f32_pv_1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
   const r = v128.load32_splat(corr);
   let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
   let c2 = f32x4.mul(v128.load(acc, 32), r), c3 = f32x4.mul(v128.load(acc, 48), r);
@@ -103,7 +103,7 @@ export function pv1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, 
  * per register per key block instead of a separate pass over the accumulator.
  * p rows are `pStride` bytes apart, v rows `vStride`, acc rows `accStride`; corr holds 4 floats.
  */
-export function pv4x8(
+export function f32_pv_4x8(
   p0: usize, pStride: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize,
 ): void {
   let p1 = p0 + pStride;
@@ -141,10 +141,10 @@ export function pv4x8(
 }
 
 /**
- * f32-pv-4x8-blocked: pv4x8 for the flash loop, whose weight rows are always BLOCK_STRIDE bytes apart: the
+ * f32-pv-4x8-blocked: f32_pv_4x8 for the flash loop, whose weight rows are always BLOCK_STRIDE bytes apart: the
  * four rows are read at constant offsets from one pointer, so each step bumps 2 pointers instead of 5.
  */
-export function pv4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
+export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
   const a1p = acc + accStride;
   const a2p = a1p + accStride;
   const a3p = a2p + accStride;
@@ -178,7 +178,7 @@ export function pv4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, 
 }
 
 /** f32-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8). */
-export function pv1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
+export function f32_pv_1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
   const r = v128.load32_splat(corr);
   let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
   let j = J;

@@ -25,7 +25,7 @@
  * Full panels with D a multiple of 4 move as 4×4 transposes (8 loads, 16 shuffles, 8 stores per 32 floats:
  * packing was 8 % of S1 when done one float at a time); the rest one float at a time.
  */
-export function packKeys(k: usize, S: i32, D: i32, dst: usize): void {
+export function x32_packk_8(k: usize, S: i32, D: i32, dst: usize): void {
   const rowBytes = <usize>D << 2;
   const panels = ceil8(S) >> 3;
   let p = 0;
@@ -74,7 +74,7 @@ export function packKeys(k: usize, S: i32, D: i32, dst: usize): void {
  * v (S,Dv) -> (S, ceil8(Dv)) with zero columns, so the pv micro-kernels never need a column tail.
  * Only used when Dv is not already a multiple of 8.
  */
-export function padValues(v: usize, S: i32, Dv: i32, dst: usize): void {
+export function x32_padv_8(v: usize, S: i32, Dv: i32, dst: usize): void {
   const srcBytes = <usize>Dv << 2;
   const dstBytes = <usize>ceil8(Dv) << 2;
   for (let j = 0; j < S; j++) {
@@ -86,10 +86,10 @@ export function padValues(v: usize, S: i32, Dv: i32, dst: usize): void {
 }
 
 /**
- * Four query rows (q rows `rowBytes` apart) -> [D][4], the layout qk4x8p reads with one pointer; 4×4 transposes
+ * Four query rows (q rows `rowBytes` apart) -> [D][4], the layout f32_qk_4x8p reads with one pointer; 4×4 transposes
  * while 4 columns remain.
  */
-export function packQueries(q: usize, rowBytes: usize, D: i32, dst: usize): void {
+export function x32_packq_4(q: usize, rowBytes: usize, D: i32, dst: usize): void {
   const q1 = q + rowBytes;
   const q2 = q1 + rowBytes;
   const q3 = q2 + rowBytes;
