@@ -1,6 +1,14 @@
 // The module's exports. Memory is a grow-only arena owned by the TypeScript side, starting at heapBase().
-export { attention, workItems, scratchBytes, kvAppend, kvCacheBytes, BR, BC } from "./attention";
+// Every kernel takes a pointer to one parameter block (params.generated.ts, from scripts/schema.mjs).
+export { attention, workItems, scratchBytes } from "./attention";
+export { kvAppend } from "./kvcache";
 export { linearAttention, linearScratchBytes } from "./linear";
+import { PARAMS_BYTES } from "./params.generated";
+
+/** Bytes of the parameter block this build reads, so the host can check it wrote the same schema. */
+export function paramsBytes(): usize {
+  return PARAMS_BYTES;
+}
 import { vexp, vexp2, vtanh } from "./vmath";
 
 /** First byte the host may use; static data (constant tables) lies below it. */

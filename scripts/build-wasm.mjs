@@ -4,6 +4,7 @@
 // loaded only when an engine asks for threads.
 import asc from 'assemblyscript/asc';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import './gen-schema.mjs'; // the parameter block and codes, for both sides, before anything compiles
 
 const outputs = [
   {

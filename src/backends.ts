@@ -1,4 +1,5 @@
 // The one list of backends: the API, the tests and the benchmarks all iterate over it.
+import { BC, BR } from './params.generated.js';
 import { isSupported } from './wasm/loader.js';
 import type { BackendName } from './types.js';
 
@@ -15,8 +16,8 @@ export interface BackendInfo {
   readonly blocks: { readonly queries: number; readonly keys: number };
 }
 
-/** Query rows × keys per block of the wasm kernels (assembly/attention.ts BR, BC). */
-const WASM_BLOCKS = { queries: 64, keys: 128 } as const;
+/** Query rows × keys per block of the wasm kernels (BR, BC of the kernel schema, scripts/schema.mjs). */
+const WASM_BLOCKS = { queries: BR, keys: BC } as const;
 
 /** Every backend, fastest first: the order `backend: 'auto'` tries them in. */
 export const BACKENDS: readonly BackendInfo[] = [

@@ -1,20 +1,16 @@
 // Validation of one call: every check runs before any backend touches memory, and its result (the plan) is
 // all a backend needs.
 import { AttentionError } from './errors.js';
+import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
-export const MASK_NONE = 0;
-export const MASK_ADDITIVE_F32 = 1;
-export const MASK_BOOL_U8 = 2;
+// Mask kinds and activation codes come from the kernel schema (scripts/schema.mjs), shared with the wasm kernels.
+export {
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE,
+} from './params.generated.js';
 
-/** Every activation, in the order of their kernel codes (assembly/attention.ts ACT_*). */
-export const ACTIVATIONS: readonly Activation[] = ['softmax', 'softmax1', 'squared', 'sigmoid', 'relu', 'polynomial'];
-export const ACT_SOFTMAX = 0;
-export const ACT_SOFTMAX1 = 1;
-export const ACT_SQUARED = 2;
-export const ACT_SIGMOID = 3;
-export const ACT_RELU = 4;
-export const ACT_POLYNOMIAL = 5;
+/** Every activation, in the order of their kernel codes. */
+export const ACTIVATIONS: readonly Activation[] = ACTIVATION_NAMES;
 
 /** The shape of a call: dimensions with defaults resolved, causal alignment, output size. */
 export interface ShapePlan {

@@ -2,10 +2,12 @@
 //   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
 // The arena is laid out afresh by every call ([q | k | v | mask | out | weights | scratch], skipping tensors
 // already in place) and memory grows only when a call needs more than any call before it, so repeated calls
-// never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth.
+// never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth. Each call is
+// described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
+// written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
 import { allocateOutput, dimension, isFloat32Array, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
-import type { AttentionPlan } from '../plan.js';
+import type { AttentionPlan, ShapePlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
 import type {
@@ -13,7 +15,9 @@ import type {
   LinearAttentionOptions, TensorInput,
 } from '../types.js';
 import { Heap } from './heap.js';
-import type { AttentionArgs, KernelExports, WasmVariant } from './loader.js';
+import type { KernelExports, WasmVariant } from './loader.js';
+import { PARAMS_BYTES, writeParams } from '../params.generated.js';
+import type { Params } from '../params.generated.js';
 import type { ThreadPool } from './pool.js';
 
 const PAGE_BYTES = 65536;
@@ -32,6 +36,33 @@ export function memoryLimit(value: unknown): number {
       'options.maxMemoryBytes');
   }
   return Math.min(value, WASM32_MAX_BYTES);
+}
+
+/** A parameter block with every field 0. */
+function emptyParams(): Params {
+  return {
+    q: 0, k: 0, v: 0, out: 0, mask: 0, weights: 0, B: 0, H: 0, KVH: 0, L: 0, S: 0, D: 0, Dv: 0,
+    scale: 0, softcap: 0, causal: 0, causalOffset: 0, maskKind: 0, msB: 0, msH: 0, msL: 0, msS: 0,
+    activation: 0, param: 0, power: 0, returnWeights: 0, resident: 0, capacity: 0, cacheK: 0, cacheV: 0, cachePos: 0,
+  };
+}
+
+/** The shape fields of a call's parameter block (pointers still 0). */
+function shapeParams(plan: ShapePlan): Params {
+  return {
+    ...emptyParams(), B: plan.batch, H: plan.heads, KVH: plan.kvHeads, L: plan.seqQ, S: plan.seqK,
+    D: plan.headDim, Dv: plan.headDimV, causal: plan.causal ? 1 : 0, causalOffset: plan.causalOffset,
+  };
+}
+
+/** The parameter block of an attention call (pointers still 0): the plan, field for field. */
+function attentionParams(plan: AttentionPlan, resident: { capacity: number } | null): Params {
+  const [msB, msH, msL, msS] = plan.maskStrides;
+  return {
+    ...shapeParams(plan), scale: plan.scale, softcap: plan.softcap, maskKind: plan.maskKind, msB, msH, msL, msS,
+    activation: plan.activation, param: plan.param, power: plan.power, returnWeights: plan.returnWeights ? 1 : 0,
+    resident: resident === null ? 0 : 1, capacity: resident?.capacity ?? 0,
+  };
 }
 
 /** Byte offsets of one call's arena regions; `end` is checked before anything is written. */
@@ -64,6 +95,8 @@ export function createWasmEngine(
   const tensors = new Map<number, EngineTensor>();
   const caches = new Set<{ invalidate(): void }>();
   const self = {};
+  if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
+  const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
   function live(): KernelExports {
     if (kernels === null) throw new AttentionError('DISPOSED', 'this engine was disposed');
@@ -163,8 +196,12 @@ export function createWasmEngine(
     const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
-    const scratchBytes = align16(fitsI32(S, D, Dv)
-      ? kx.scratchBytes(S, D, Dv, plan.returnWeights ? 1 : 0, resident === null ? 0 : 1) : Infinity);
+    const params = attentionParams(plan, resident);
+    let scratchBytes = Infinity;
+    if (fitsI32(S, D, Dv)) {
+      writeParams(kx.memory.buffer, paramsPtr, params);
+      scratchBytes = align16(kx.scratchBytes(paramsPtr));
+    }
     const scratchPtr = layout.region(scratchBytes * threads);
     if (layout.end > maxBytes) throw tooBig(layout.end);
     const result = target.inPlace ? null : outputArray(out, plan.outLength);
@@ -177,18 +214,11 @@ export function createWasmEngine(
       copyIn(buffer, vPtr, v!);
     }
     if (mask !== null) copyIn(buffer, maskPtr, mask);
-    const [msB, msH, msL, msS] = plan.maskStrides;
-    const call: AttentionArgs = [
-      qPtr, kPtr, vPtr, target.ptr,
-      plan.batch, plan.heads, plan.kvHeads, plan.seqQ, S, D, Dv,
-      plan.scale, plan.causal ? 1 : 0, plan.causalOffset,
-      maskPtr, plan.maskKind, msB, msH, msL, msS,
-      plan.activation, plan.softcap, plan.param, plan.power, plan.returnWeights ? weightsPtr : 0,
-      resident === null ? 0 : 1, resident?.capacity ?? 0,
-    ];
-    const items = kx.workItems(plan.batch, plan.heads, plan.seqQ);
-    if (pool !== null && items > 1) pool.run(kx, call, items, scratchPtr, scratchBytes);
-    else kx.attention(0, items, 1, ...call, scratchPtr);
+    Object.assign(params, { q: qPtr, k: kPtr, v: vPtr, out: target.ptr, mask: maskPtr, weights: weightsPtr });
+    writeParams(buffer, paramsPtr, params);
+    const items = kx.workItems(paramsPtr);
+    if (pool !== null && items > 1) pool.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
+    else kx.attention(0, items, 1, paramsPtr, scratchPtr);
     const output = deliver(kx, target, out, options.out, result, plan.outLength);
     if (weights === null) return output;
     weights.set(new Float32Array(kx.memory.buffer, weightsPtr, wLength));
@@ -218,19 +248,23 @@ export function createWasmEngine(
     const kPtr = layout.input(rk, (rk.array as Float32Array).byteLength);
     const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
     const target = outputTarget(ro, layout, plan.outLength * 4, [rq, rk, rv]);
-    const scratchPtr = layout.region(fitsI32(plan.headDim, plan.headDimV)
-      ? kx.linearScratchBytes(plan.headDim, plan.headDimV) : Infinity);
+    const params = shapeParams(plan);
+    params.param = plan.epsilon;
+    let scratchBytes = Infinity;
+    if (fitsI32(plan.headDim, plan.headDimV)) {
+      writeParams(kx.memory.buffer, paramsPtr, params);
+      scratchBytes = kx.linearScratchBytes(paramsPtr);
+    }
+    const scratchPtr = layout.region(scratchBytes);
     if (layout.end > maxBytes) throw tooBig(layout.end);
     const result = target.inPlace ? null : outputArray(ro, plan.outLength);
     const buffer = reserve(kx, layout.end);
     copyIn(buffer, qPtr, rq);
     copyIn(buffer, kPtr, rk);
     copyIn(buffer, vPtr, rv);
-    kx.linearAttention(
-      qPtr, kPtr, vPtr, target.ptr,
-      plan.batch, plan.heads, plan.kvHeads, plan.seqQ, plan.seqK, plan.headDim, plan.headDimV,
-      plan.causal ? 1 : 0, plan.causalOffset, plan.epsilon, scratchPtr,
-    );
+    Object.assign(params, { q: qPtr, k: kPtr, v: vPtr, out: target.ptr });
+    writeParams(buffer, paramsPtr, params);
+    kx.linearAttention(paramsPtr, scratchPtr);
     return deliver(kx, target, ro, options.out, result, plan.outLength);
   }
 
@@ -280,7 +314,11 @@ export function createWasmEngine(
         const buffer = reserve(kx, layout.end);
         copyIn(buffer, kPtr, rk);
         copyIn(buffer, vPtr, rv);
-        kx.kvAppend(kCache, vCache, kPtr, vPtr, batch, kvHeads, n, headDim, headDimV, length, capacity);
+        writeParams(buffer, paramsPtr, {
+          ...emptyParams(), k: kPtr, v: vPtr, B: batch, KVH: kvHeads, S: n, D: headDim, Dv: headDimV,
+          capacity, cacheK: kCache, cacheV: vCache, cachePos: length,
+        });
+        kx.kvAppend(paramsPtr);
         length += n;
       },
       attend: ((q: TensorInput, options: KVAttendOptions) => {

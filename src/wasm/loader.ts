@@ -3,39 +3,27 @@
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './binaries.generated.js';
 
 /**
- * The arguments of `attention` that describe the call, between the work range (first, count, fresh) and the
- * scratch pointer: the same for every thread of a call.
+ * Exports of assembly/index.ts. Every kernel reads its call from one parameter block in wasm memory (`params`:
+ * the byte offset of a block written by writeParams, src/params.generated.ts), never from positional scalars.
  */
-export type AttentionArgs = [
-  q: number, k: number, v: number, out: number,
-  B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
-  scale: number, causal: number, causalOffset: number,
-  mask: number, maskKind: number, msB: number, msH: number, msL: number, msS: number,
-  activation: number, softcap: number, param: number, power: number, weights: number,
-  resident: number, capacity: number,
-];
-
-/** Exports of assembly/index.ts. */
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   relaxedSimd(): number;
-  scratchBytes(S: number, D: number, Dv: number, weights: number, resident: number): number;
-  kvCacheBytes(B: number, KVH: number, capacity: number, D: number, Dv: number): number;
-  kvAppend(
-    kCache: number, vCache: number, k: number, v: number,
-    B: number, KVH: number, n: number, D: number, Dv: number, pos: number, capacity: number,
-  ): void;
-  linearScratchBytes(D: number, Dv: number): number;
+  /** Bytes of the parameter block the binary was built for (PARAMS_BYTES). */
+  paramsBytes(): number;
+  /** Scratch bytes one thread needs for the attention call at `params` (f64: huge shapes report, not wrap). */
+  scratchBytes(params: number): number;
+  /** Work items of the attention call at `params` (batch × query heads × blocks of query rows). */
+  workItems(params: number): number;
+  /** Runs work items first … first + count − 1 of the attention call at `params`. */
+  attention(first: number, count: number, fresh: number, params: number, scratch: number): void;
+  /** Appends the tokens at params.k / params.v to the cache at params.cacheK / params.cacheV. */
+  kvAppend(params: number): void;
+  linearScratchBytes(params: number): number;
+  linearAttention(params: number, scratch: number): void;
+  /** Test hook: e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place. */
   mathInPlace(fn: number, ptr: number, n: number): void;
-  /** Work items of a call (one per batch, query head and block of query rows); `attention` runs a range of them. */
-  workItems(B: number, H: number, L: number): number;
-  attention(first: number, count: number, fresh: number, ...call: [...AttentionArgs, scratch: number]): void;
-  linearAttention(
-    q: number, k: number, v: number, out: number,
-    B: number, H: number, KVH: number, L: number, S: number, D: number, Dv: number,
-    causal: number, causalOffset: number, eps: number, scratch: number,
-  ): void;
 }
 
 export type WasmVariant = 'wasm-relaxed-simd' | 'wasm-simd';

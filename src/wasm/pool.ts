@@ -3,9 +3,9 @@
 // block (work.ts) and the calling thread works too, then waits for the workers (Atomics.wait; a browser's main
 // thread, which may not block, spins instead).
 import { AttentionError } from '../errors.js';
-import type { AttentionArgs, KernelExports } from './loader.js';
+import type { KernelExports } from './loader.js';
 import {
-  FAILED, GENERATION, ITEMS, NEXT_ITEM, PENDING, SCRATCH, SCRATCH_STRIDE, STOP, createControl, runItems,
+  FAILED, GENERATION, ITEMS, NEXT_ITEM, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, STOP, createControl, runItems,
 } from './work.js';
 import type { WorkerInit } from './work.js';
 
@@ -15,8 +15,8 @@ const START_TIMEOUT_MS = 30_000;
 export interface ThreadPool {
   /** Threads working on a call, the caller included. */
   readonly threads: number;
-  /** Runs work items 0 … items − 1 of one `attention` call on every thread; `args` as in work.ts. */
-  run(kx: KernelExports, call: AttentionArgs, items: number, scratch: number, scratchStride: number): void;
+  /** Runs work items 0 … items − 1 of the `attention` call whose parameter block is at `params`, on every thread. */
+  run(kx: KernelExports, params: number, items: number, scratch: number, scratchStride: number): void;
   /** Stops and terminates the workers. Idempotent. */
   stop(): void;
 }
@@ -139,8 +139,8 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
 
   return {
     threads,
-    run(kx, call, items, scratch, scratchStride) {
-      args.set(call);
+    run(kx, params, items, scratch, scratchStride) {
+      args[PARAMS] = params;
       args[SCRATCH] = scratch;
       args[SCRATCH_STRIDE] = scratchStride;
       Atomics.store(words, NEXT_ITEM, 0);

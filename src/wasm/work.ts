@@ -1,9 +1,10 @@
 // The protocol between an engine's threads, shared by the main thread (pool.ts) and its workers (worker.ts).
-// One control block (a SharedArrayBuffer outside wasm memory) holds a few Int32 words and the call's arguments
-// as float64s (exact for every u32 pointer, i32 and f32 argument). A call bumps GENERATION and wakes the
+// One control block (a SharedArrayBuffer outside wasm memory) holds a few Int32 words and, as float64s, the
+// offsets of the call's parameter block and scratch: the call itself is the parameter block in the shared wasm
+// memory, which every thread reads. A call bumps GENERATION and wakes the
 // workers; every thread, the caller included, then claims work items one at a time with Atomics.add until none
 // are left, so a slow or descheduled thread simply takes fewer of them (causal blocks differ in cost too).
-import type { AttentionArgs, KernelExports } from './loader.js';
+import type { KernelExports } from './loader.js';
 
 export const GENERATION = 0;
 export const NEXT_ITEM = 1;
@@ -13,10 +14,11 @@ export const FAILED = 4;
 export const STOP = 5;
 const WORDS = 8;
 
-/** Index in `args` of each argument of KernelExports.attention after (first, count, fresh), then the scratch. */
-export const ARG_COUNT = 27;
-export const SCRATCH = 27;
-export const SCRATCH_STRIDE = 28;
+/** Indices in `args`: the parameter block's offset, thread 0's scratch, and the bytes between threads' scratch. */
+export const PARAMS = 0;
+export const SCRATCH = 1;
+export const SCRATCH_STRIDE = 2;
+const ARGS = 4;
 
 export interface Control {
   readonly buffer: SharedArrayBuffer;
@@ -25,23 +27,23 @@ export interface Control {
 }
 
 export function createControl(): Control {
-  const buffer = new SharedArrayBuffer(WORDS * 4 + 32 * 8);
+  const buffer = new SharedArrayBuffer(WORDS * 4 + ARGS * 8);
   return controlOf(buffer);
 }
 
 export function controlOf(buffer: SharedArrayBuffer): Control {
-  return { buffer, words: new Int32Array(buffer, 0, WORDS), args: new Float64Array(buffer, WORDS * 4, 32) };
+  return { buffer, words: new Int32Array(buffer, 0, WORDS), args: new Float64Array(buffer, WORDS * 4, ARGS) };
 }
 
 /** Claims and runs work items of the current call until there are none left; thread 0 is the caller. */
 export function runItems(kx: KernelExports, control: Control, thread: number): void {
   const { words, args } = control;
   const items = Atomics.load(words, ITEMS);
-  const call = Array.from(args.subarray(0, ARG_COUNT)) as AttentionArgs;
+  const params = args[PARAMS]!;
   const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
   let fresh = 1;
   for (let item = Atomics.add(words, NEXT_ITEM, 1); item < items; item = Atomics.add(words, NEXT_ITEM, 1)) {
-    kx.attention(item, 1, fresh, ...call, scratch);
+    kx.attention(item, 1, fresh, params, scratch);
     fresh = 0;
   }
 }

@@ -1,0 +1,189 @@
+// The score stage: the one place where a row of raw q·kᵀ products becomes weights. Every per-score rule lives
+// here, one line each, in this order: scale, soft-cap, mask (added, or bool), exclusions (causal cut, −∞),
+// activation. The flash loop (attention.ts) calls `weighRow` once per query row and key block and later
+// divides its accumulator by `rowScale`.
+import {
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8,
+  MASK_NONE, Params,
+} from "./params.generated";
+import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
+
+const NEG_INF: f32 = -Infinity;
+
+/** Starts `rows` rows: running max −∞ and sum 0 (softmax1: max 0 and sum 1, its "+1" being e^(0 − m)). */
+export function startRows(p: Params, rows: i32, rowMax: usize, rowSum: usize): void {
+  const quiet = p.activation == ACT_SOFTMAX1;
+  for (let r = 0; r < rows; r++) {
+    store<f32>(rowMax + (<usize>r << 2), quiet ? 0 : NEG_INF);
+    store<f32>(rowSum + (<usize>r << 2), quiet ? 1 : 0);
+  }
+}
+
+/**
+ * One row of one key block, in place: s[0 … cols) raw products → weights. Keys at or past `limit` (the causal
+ * cut), with a bool-mask 0 or with a −∞ score get weight exactly 0. Then per activation:
+ * - softmax family, in base 2 (x·log2 e, so p = 2^(x − m) = e^(s − m/log2 e)): p = 2^(x − m_new),
+ *   m_new = max(m_old, max x), corr = 2^(m_old − m_new), sum ← sum·corr + Σp. Every exponent is ≤ 0, so
+ *   nothing overflows however large the logits.
+ * - the others: p = f(x), corr = 1, sum ← sum + Σp (only squared divides by it).
+ * `mask` points at this row's first key of the block. Groups are 4 wide and the scratch row is 8-padded, so
+ * there is no scalar tail.
+ */
+export function weighRow(
+  p: Params, s: usize, cols: i32, limit: i32, mask: usize, rowMax: usize, rowSum: usize, rowCorr: usize,
+): void {
+  const activation = p.activation;
+  const maskKind = p.maskKind;
+  const scale = p.scale;
+  const softcap = p.softcap;
+  const softmaxFamily = activation <= ACT_SOFTMAX1;
+  let vmax = f32x4.splat(NEG_INF);
+  let vsum = f32x4.splat(0);
+  if (softmaxFamily && maskKind == MASK_NONE && softcap == 0 && limit >= cols && (cols & 3) == 0 && scale > 0) {
+    // The common case, a block with nothing to mask: the max of the raw scores times the positive scale is the
+    // max of the scaled ones, so the scores need not be stored back before exponentiation.
+    for (let j = 0; j < cols; j += 4) vmax = f32x4.pmax(vmax, v128.load(s + (<usize>j << 2)));
+    const c = scale * LOG2E;
+    const mOld = load<f32>(rowMax);
+    const mNew = max(mOld, hmax(vmax) * c);
+    const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
+    const vc = f32x4.splat(c);
+    const vref = f32x4.splat(mRef);
+    for (let j = 0; j < cols; j += 4) {
+      const ptr = s + (<usize>j << 2);
+      // Rounded product, then subtraction (not one fused op): the row's max then gets exactly 2^0 = 1.
+      const e = vexp2(f32x4.sub(f32x4.mul(v128.load(ptr), vc), vref));
+      v128.store(ptr, e);
+      vsum = f32x4.add(vsum, e);
+    }
+    finishSoftmaxRow(mOld, mNew, mRef, vsum, rowMax, rowSum, rowCorr);
+    return;
+  }
+
+  const param = p.param;
+  const power = p.power;
+  const msS = p.msS;
+  const vscale = f32x4.splat(scale);
+  const vlimit = i32x4.splat(limit);
+  const step = v128.load(LANE_TABLE, 16);
+  const ninf = f32x4.splat(NEG_INF);
+  const zero = i32x4.splat(0);
+  const capped = softcap > 0;
+  const vcap = f32x4.splat(softcap);
+  const vinvcap = f32x4.splat(<f32>1 / softcap);
+  const vlog2e = f32x4.splat(softmaxFamily ? LOG2E : 1);
+  let lane = v128.load(LANE_TABLE);
+  // A mask broadcast along keys (msS = 0) is one value for the whole row.
+  const maskStep: usize = msS != 0 ? (maskKind == MASK_BOOL_U8 ? 4 : 16) : 0;
+  let maskRow = ninf;
+  if (msS == 0) {
+    if (maskKind == MASK_ADDITIVE_F32) maskRow = v128.load32_splat(mask);
+    else if (maskKind == MASK_BOOL_U8) maskRow = i32x4.splat(<i32>load<u8>(mask));
+  }
+  let m = mask;
+  for (let j = 0; j < cols; j += 4) {
+    const ptr = s + (<usize>j << 2);
+    let x = f32x4.mul(v128.load(ptr), vscale);                                    // scale
+    if (capped) x = f32x4.mul(vtanh(f32x4.mul(x, vinvcap)), vcap);                // soft-cap
+    let admissible = i32x4.lt_s(lane, vlimit);                                    // causal cut
+    if (maskKind == MASK_ADDITIVE_F32) {
+      x = f32x4.add(x, msS != 0 ? v128.load(m) : maskRow);                        // float mask
+    } else if (maskKind == MASK_BOOL_U8) {                                        // bool mask
+      const bits = msS != 0 ? i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(m))) : maskRow;
+      admissible = v128.and(admissible, i32x4.ne(bits, zero));
+    }
+    if (softmaxFamily) {
+      x = v128.bitselect(f32x4.mul(x, vlog2e), ninf, admissible);
+      vmax = f32x4.pmax(vmax, x);
+    } else {
+      // A −∞ score (float mask, or ±∞ inputs) is an excluded key for every activation, whatever f(−∞) is.
+      admissible = v128.and(admissible, f32x4.ne(x, ninf));
+      x = v128.and(mapScore(x, activation, param, power), admissible);
+      vsum = f32x4.add(vsum, x);
+    }
+    v128.store(ptr, x);
+    lane = i32x4.add(lane, step);
+    m += maskStep;
+  }
+  if (!softmaxFamily) {
+    store<f32>(rowCorr, 1);
+    store<f32>(rowSum, load<f32>(rowSum) + hsum(vsum));
+    return;
+  }
+  const mOld = load<f32>(rowMax);
+  const mNew = max(mOld, hmax(vmax));
+  // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
+  const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
+  const vref = f32x4.splat(mRef);
+  for (let j = 0; j < cols; j += 4) {
+    const ptr = s + (<usize>j << 2);
+    const e = vexp2(f32x4.sub(v128.load(ptr), vref));
+    v128.store(ptr, e);
+    vsum = f32x4.add(vsum, e);
+  }
+  finishSoftmaxRow(mOld, mNew, mRef, vsum, rowMax, rowSum, rowCorr);
+}
+
+// @ts-ignore: decorator
+@inline function finishSoftmaxRow(
+  mOld: f32, mNew: f32, mRef: f32, vsum: v128, rowMax: usize, rowSum: usize, rowCorr: usize,
+): void {
+  const corr = sexp2(mOld - mRef);
+  store<f32>(rowCorr, corr);
+  store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
+  store<f32>(rowMax, mNew);
+}
+
+/** The non-softmax activations of one score vector (masking is applied by the caller). */
+// @ts-ignore: decorator
+@inline function mapScore(x: v128, activation: i32, param: f32, power: i32): v128 {
+  if (activation == ACT_SQUARED) return f32x4.mul(x, x);
+  if (activation == ACT_RELU) return f32x4.mul(f32x4.pmax(x, f32x4.splat(0)), f32x4.splat(param));
+  if (activation == ACT_SIGMOID) {
+    // σ(y) from e = e^(−|y|) ≤ 1: 1/(1+e) for y ≥ 0, e/(1+e) below, so neither branch overflows.
+    const y = f32x4.add(x, f32x4.splat(param));
+    const e = vexp(f32x4.neg(f32x4.abs(y)));
+    const r = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+    return v128.bitselect(r, f32x4.mul(e, r), f32x4.ge(y, f32x4.splat(0)));
+  }
+  // Polynomial: x^power by binary exponentiation, times 1/√S.
+  let result = f32x4.splat(param);
+  let base = x;
+  let e = power;
+  while (e != 0) {
+    if (e & 1) result = f32x4.mul(result, base);
+    base = f32x4.mul(base, base);
+    e >>= 1;
+  }
+  return result;
+}
+
+/** 1 / the row's denominator: Σp for softmax, Σp² + ε for squared, 1 otherwise; 0 for a zero denominator. */
+export function rowScale(p: Params, sum: f32): f32 {
+  const activation = p.activation;
+  if (activation == ACT_SOFTMAX || activation == ACT_SOFTMAX1) return sum == 0 ? 0 : <f32>1 / sum;
+  if (activation == ACT_SQUARED) {
+    const d = sum + p.param;
+    return d == 0 ? 0 : <f32>1 / d; // ε = 0 and nothing admissible (or all scores exactly 0): zeros, not 0/0
+  }
+  return 1;
+}
+
+/**
+ * Weights mode (every key in one block): p ← p / denominator in place, so the P·V product yields the output
+ * directly, and the row copied to `weights` (S apart); the accumulator restarts from zero (corr 0).
+ */
+export function normaliseAndStore(
+  p: Params, sBuf: usize, sStride: usize, rows: i32, cols: i32, rowSum: usize, rowCorr: usize, weights: usize,
+): void {
+  const S = p.S;
+  for (let r = 0; r < rows; r++) {
+    const inv = f32x4.splat(rowScale(p, load<f32>(rowSum + (<usize>r << 2))));
+    const row = sBuf + <usize>r * sStride;
+    for (let j = 0; j < cols; j += 4) {
+      v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), inv));
+    }
+    memory.copy(weights + (<usize>r * <usize>S << 2), row, <usize>cols << 2);
+    store<f32>(rowCorr + (<usize>r << 2), 0);
+  }
+}

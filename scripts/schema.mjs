@@ -1,0 +1,57 @@
+// The one description of the interface between the TypeScript host and the wasm kernels (ggml's op_params,
+// XNNPACK's params struct, llama2.c's Config): the parameter block every kernel call reads, the codes inside
+// it and the kernels' block sizes. scripts/gen-schema.mjs turns it into assembly/params.generated.ts (an
+// unmanaged class with one inlined load per field) and src/params.generated.ts (word offsets, a writer and the
+// same constants), so no offset or code is ever typed twice.
+
+/** Kernel blocking: query rows per block (a multiple of the 4-row micro-tile; 64 measured best of 16/32/64 on
+ * S1–S3) and keys per block (a multiple of the 8-key panel; 128 beat 64 by 1–2 % on S1–S3 and S5, 256 no better). */
+export const BLOCKS = { BR: 64, BC: 128 };
+
+/** Activations in the order of their codes: `ACT_SOFTMAX = 0`, … The TS API lists them in this order too. */
+export const ACTIVATIONS = ['softmax', 'softmax1', 'squared', 'sigmoid', 'relu', 'polynomial'];
+
+/** Mask kinds in the order of their codes: `MASK_NONE = 0`, … */
+export const MASK_KINDS = ['none', 'additive-f32', 'bool-u8'];
+
+/**
+ * The parameter block: one 4-byte word per field, in this order. `ptr` is a byte offset in wasm memory (u32),
+ * `i32` an integer, `f32` a float32. A call writes the block once; every thread of the call reads the same one.
+ */
+export const PARAMS = [
+  // tensors
+  ['q', 'ptr', 'queries (B,H,L,D)'],
+  ['k', 'ptr', 'keys (B,KVH,S,D), or a resident cache\'s packed key panels'],
+  ['v', 'ptr', 'values (B,KVH,S,Dv), or a resident cache\'s padded value rows'],
+  ['out', 'ptr', 'output (B,H,L,Dv)'],
+  ['mask', 'ptr', 'mask, addressed with the element strides msB, msH, msL, msS'],
+  ['weights', 'ptr', 'where to write the (B,H,L,S) weights when returnWeights != 0'],
+  // shape
+  ['B', 'i32', 'batch'],
+  ['H', 'i32', 'query heads'],
+  ['KVH', 'i32', 'key/value heads; query head h reads kv head ⌊h / (H / KVH)⌋'],
+  ['L', 'i32', 'query rows'],
+  ['S', 'i32', 'keys'],
+  ['D', 'i32', 'head dimension of q and k'],
+  ['Dv', 'i32', 'head dimension of v and out'],
+  // score stage
+  ['scale', 'f32', 'multiplies q·kᵀ'],
+  ['softcap', 'f32', 'scores ← softcap·tanh(scores / softcap) when > 0'],
+  ['causal', 'i32', '!= 0: query i admits key j only when j ≤ i + causalOffset'],
+  ['causalOffset', 'i32', '0 = top-left, S − L = bottom-right'],
+  ['maskKind', 'i32', 'MASK_* code'],
+  ['msB', 'i32', 'mask element stride along batch (0 = broadcast)'],
+  ['msH', 'i32', 'mask element stride along heads'],
+  ['msL', 'i32', 'mask element stride along query rows'],
+  ['msS', 'i32', 'mask element stride along keys'],
+  ['activation', 'i32', 'ACT_* code'],
+  ['param', 'f32', 'the activation\'s constant: ε (squared, linear), bias (sigmoid), 1/S (relu), 1/√S (polynomial)'],
+  ['power', 'i32', 'polynomial exponent'],
+  ['returnWeights', 'i32', '!= 0: every key in one block, normalised weights written to `weights`'],
+  // KV cache
+  ['resident', 'i32', '!= 0: k and v are a resident KV cache in the kernels\' layouts, `capacity` tokens per (batch, kv head)'],
+  ['capacity', 'i32', 'tokens a resident cache holds per (batch, kv head)'],
+  ['cacheK', 'ptr', 'kvAppend: the cache\'s key panels (k and v are then the new tokens, S of them)'],
+  ['cacheV', 'ptr', 'kvAppend: the cache\'s value rows'],
+  ['cachePos', 'i32', 'kvAppend: position of the first new token'],
+];
