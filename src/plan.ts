@@ -1,8 +1,13 @@
 // Validation of one call: every check runs before any backend touches memory, and its result (the plan) is
 // all a backend needs.
 import { AttentionError } from './errors.js';
-import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
+import { planModel } from './plan-model.js';
+import type { ModelPlan } from './plan-model.js';
+import { describe, dimension, finite, isFloat32Array, isUint8Array, optionsObject, tensor } from './plan-util.js';
+import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
+
+export { dimension, isFloat32Array, isUint8Array, tensor } from './plan-util.js';
 
 // Mask kinds and activation codes come from the kernel schema (scripts/schema.mjs), shared with the wasm kernels.
 export {
@@ -22,7 +27,9 @@ export interface ShapePlan {
   readonly headDim: number;
   readonly headDimV: number;
   readonly causal: boolean;
-  /** Query i admits key j iff j ≤ i + causalOffset (when causal). */
+  /** Causal aligned bottom-right (to each batch row's key length when `keyLengths` is given). */
+  readonly bottomRight: boolean;
+  /** Query i admits key j iff j ≤ i + causalOffset (when causal; per batch row with key lengths). */
   readonly causalOffset: number;
   readonly outLength: number;
 }
@@ -33,7 +40,7 @@ export interface LinearPlan extends ShapePlan {
 }
 
 /** A validated call: dimensions, resolved defaults and the mask's element strides over [B, H, L, S]. */
-export interface AttentionPlan extends ShapePlan {
+export interface AttentionPlan extends ShapePlan, ModelPlan {
   readonly scale: number;
   readonly mask: Float32Array | Uint8Array | null;
   readonly maskKind: number;
@@ -51,72 +58,19 @@ export interface AttentionPlan extends ShapePlan {
 }
 
 const SHAPE_OPTIONS = ['batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'causal', 'out'];
-const ATTENTION_OPTIONS = new Set([
+export const ATTENTION_OPTIONS = new Set([
   ...SHAPE_OPTIONS, 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap', 'returnWeights',
+  'window', 'alibiSlopes', 'sinks', 'rope', 'layout', 'keyLengths',
 ]);
 const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
 /** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
 const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
 
-/**
- * Typed-array checks that also accept arrays made in another realm (an iframe, a worker's vm context, jsdom),
- * where `instanceof Float32Array` is false for a genuine Float32Array.
- */
-export const isFloat32Array = (x: unknown): x is Float32Array =>
-  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Float32Array]';
-export const isUint8Array = (x: unknown): x is Uint8Array =>
-  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]';
-
-export function dimension(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new AttentionError('INVALID_DIMENSION', `must be an integer ≥ 1, got ${describe(value)}`, name);
-  }
-  return value;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
-  if (typeof value === 'string') return JSON.stringify(value);
-  return String(value);
-}
-
-export function tensor(value: unknown, name: string, expected: number, shape: string): Float32Array {
-  if (!isFloat32Array(value)) {
-    throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
-  }
-  if (value.length !== expected) {
-    if (value.buffer.byteLength === 0 && expected > 0) {
-      throw new AttentionError('SHAPE_MISMATCH',
-        'is a detached view: its ArrayBuffer was transferred, or wasm memory grew after this view of it was taken ' +
-        '(read `tensor.array` again)', name);
-    }
-    throw new AttentionError(
-      'SHAPE_MISMATCH', `length ${value.length} does not match ${shape} = ${expected} elements`, name);
-  }
-  return value;
-}
-
-export function optionsObject(options: unknown, known: ReadonlySet<string>): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new AttentionError('INVALID_TYPE', `must be an options object, got ${describe(options)}`, 'options');
-  }
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
-  }
-}
-
-function finite(value: unknown, name: string, min = -Infinity): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    const what = min === -Infinity ? 'a finite number' : min === 0 ? 'a finite number ≥ 0' : `a finite number ≥ ${min}`;
-    throw new AttentionError('INVALID_OPTION', `must be ${what}, got ${describe(value)}`, name);
-  }
-  return value;
-}
-
 /** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. k and v are not
  * checked when `resident` (they live in a KV cache whose shape is known). */
-function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false): ShapePlan {
+function planShape(
+  q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false, bshd = false,
+): ShapePlan {
   const batch = dimension(options.batch, 'options.batch');
   const heads = dimension(options.heads, 'options.heads');
   const seqQ = dimension(options.seqQ, 'options.seqQ');
@@ -129,19 +83,25 @@ function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions
       'options.kvHeads');
   }
 
-  tensor(q, 'q', batch * heads * seqQ * headDim, `[batch, heads, seqQ, headDim] = [${batch}, ${heads}, ${seqQ}, ${headDim}]`);
+  // The shape in words for error messages: [batch, heads, seq, dim], or [batch, seq, heads, dim] with 'bshd'.
+  const dims = (h: string, hv: number, seq: string, sv: number, d: string, dv: number) => bshd
+    ? `[batch, ${seq}, ${h}, ${d}] = [${batch}, ${sv}, ${hv}, ${dv}] ('bshd')`
+    : `[batch, ${h}, ${seq}, ${d}] = [${batch}, ${hv}, ${sv}, ${dv}]`;
+  tensor(q, 'q', batch * heads * seqQ * headDim, dims('heads', heads, 'seqQ', seqQ, 'headDim', headDim));
   if (!resident) {
-    tensor(k, 'k', batch * kvHeads * seqK * headDim, `[batch, kvHeads, seqK, headDim] = [${batch}, ${kvHeads}, ${seqK}, ${headDim}]`);
-    tensor(v, 'v', batch * kvHeads * seqK * headDimV, `[batch, kvHeads, seqK, headDimV] = [${batch}, ${kvHeads}, ${seqK}, ${headDimV}]`);
+    tensor(k, 'k', batch * kvHeads * seqK * headDim, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim));
+    tensor(v, 'v', batch * kvHeads * seqK * headDimV, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV));
   }
 
   let causal = false;
+  let bottomRight = false;
   let causalOffset = 0;
   const mode = options.causal;
   if (mode === true || mode === 'top-left') {
     causal = true;
   } else if (mode === 'bottom-right') {
     causal = true;
+    bottomRight = true;
     causalOffset = seqK - seqQ;
   } else if (mode !== undefined && mode !== false) {
     throw new AttentionError('INVALID_OPTION',
@@ -150,16 +110,15 @@ function planShape(q: unknown, k: unknown, v: unknown, options: AttentionOptions
 
   const outLength = batch * heads * seqQ * headDimV;
   if (options.out !== undefined) {
-    tensor(options.out, 'options.out', outLength,
-      `[batch, heads, seqQ, headDimV] = [${batch}, ${heads}, ${seqQ}, ${headDimV}]`);
+    tensor(options.out, 'options.out', outLength, dims('heads', heads, 'seqQ', seqQ, 'headDimV', headDimV));
   }
-  return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, causalOffset, outLength };
+  return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, bottomRight, causalOffset, outLength };
 }
 
 /** Validates q, k, v and options; throws {@link AttentionError} naming the first offending argument. */
 export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions, resident = false): AttentionPlan {
   optionsObject(options, ATTENTION_OPTIONS);
-  const shape = planShape(q, k, v, options, resident);
+  const shape = planShape(q, k, v, options, resident, options.layout === 'bshd');
 
   let scale = 1 / Math.sqrt(shape.headDim);
   if (options.scale !== undefined) scale = finite(options.scale, 'options.scale');
@@ -198,7 +157,8 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   if (typeof returnWeights !== 'boolean') {
     throw new AttentionError('INVALID_OPTION', `must be a boolean, got ${describe(returnWeights)}`, 'options.returnWeights');
   }
-  return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights };
+  const model = planModel(options, shape.batch, shape.heads, shape.seqQ, shape.seqK, shape.headDim, activation === ACT_SOFTMAX);
+  return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights, ...model };
 }
 
 /** Validates a linear-attention call. */
@@ -271,52 +231,3 @@ export function allocateOutput(length: number, out: Float32Array | undefined, na
 
 /** Number of weights a `returnWeights` call returns. */
 export const weightsLength = (p: ShapePlan) => p.batch * p.heads * p.seqQ * p.seqK;
-
-/** A validated KV-cache configuration. */
-export interface KVCacheShape {
-  readonly batch: number;
-  readonly kvHeads: number;
-  readonly headDim: number;
-  readonly headDimV: number;
-  readonly capacity: number;
-}
-
-const KV_CACHE_OPTIONS = new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity']);
-const KV_ATTEND_OPTIONS = new Set([...ATTENTION_OPTIONS].filter((k) => !['batch', 'kvHeads', 'seqK', 'headDim', 'headDimV'].includes(k)));
-
-/** Validates createKVCache options (both backends). */
-export function planKVCache(options: KVCacheOptions): KVCacheShape {
-  optionsObject(options, KV_CACHE_OPTIONS);
-  const batch = dimension(options.batch, 'options.batch');
-  const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
-  const headDim = dimension(options.headDim, 'options.headDim');
-  const headDimV = options.headDimV === undefined ? headDim : dimension(options.headDimV, 'options.headDimV');
-  const capacity = dimension(options.capacity, 'options.capacity');
-  return { batch, kvHeads, headDim, headDimV, capacity };
-}
-
-/** Validates an append of k [batch, kvHeads, n, headDim] and v to a cache holding `length` tokens; returns n. */
-export function planAppend(k: unknown, v: unknown, cache: KVCacheShape, length: number): number {
-  const { batch, kvHeads, headDim, headDimV, capacity } = cache;
-  const perToken = batch * kvHeads * headDim;
-  const kArray = isFloat32Array(k) ? k : tensor(k, 'k', perToken, '');
-  if (kArray.length === 0 || kArray.length % perToken !== 0) {
-    throw new AttentionError('SHAPE_MISMATCH',
-      `length ${kArray.length} is not a positive multiple of batch·kvHeads·headDim = ${perToken} ([batch, kvHeads, n, headDim])`, 'k');
-  }
-  const n = kArray.length / perToken;
-  tensor(v, 'v', batch * kvHeads * n * headDimV, `[batch, kvHeads, n, headDimV] = [${batch}, ${kvHeads}, ${n}, ${headDimV}]`);
-  if (length + n > capacity) {
-    throw new AttentionError('CAPACITY_EXCEEDED', `appending ${n} tokens to ${length} exceeds the capacity of ${capacity}`, 'k');
-  }
-  return n;
-}
-
-/** Validates an attend on a cache holding `length` tokens: the plan of the equivalent one-shot call. */
-export function planAttend(q: unknown, out: unknown, options: KVAttendOptions, cache: KVCacheShape, length: number): AttentionPlan {
-  optionsObject(options, KV_ATTEND_OPTIONS);
-  if (length === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
-  const { batch, kvHeads, headDim, headDimV } = cache;
-  const full = { ...options, batch, kvHeads, seqK: length, headDim, headDimV, ...(out === undefined ? {} : { out }) };
-  return planAttention(q, null, null, full as AttentionOptions, true);
-}

@@ -33,8 +33,59 @@ export interface AttentionShape {
   out?: TensorInput;
 }
 
+/** Memory order of q, k, v and the output: `'bhsd'` = [batch, heads, seq, dim], `'bshd'` = [batch, seq, heads, dim]. */
+export type Layout = 'bhsd' | 'bshd';
+
+/**
+ * Rotary position embedding of q and k before their product (RoFormer; Llama, Qwen, Phi, NeoX, GPT-J).
+ * Pair t of a row at position p is rotated by the angle p·f_t: (x, y) → (x cos − y sin, x sin + y cos).
+ */
+export interface RopeOptions {
+  /** Channels rotated, even, ≤ headDim; the rest pass through (partial rotary). Default headDim. */
+  dims?: number;
+  /** f_t = base^(−2t/dims). Finite, > 0; default 10000. */
+  base?: number;
+  /** The dims/2 frequencies f_t themselves (Llama 3 / YaRN scaling), instead of `base`. */
+  frequencies?: Float32Array | Float64Array | readonly number[];
+  /** Pairs (2t, 2t+1) (GPT-J) instead of the default half-split pairs (t, t + dims/2) (Llama, NeoX). */
+  interleaved?: boolean;
+  /** Position of query row 0 (integer ≥ 0); row i is at positionQ + i. Default 0. */
+  positionQ?: number;
+  /** Position of key row 0 (integer ≥ 0); row j is at positionK + j. Default 0. */
+  positionK?: number;
+}
+
+/**
+ * Options of attention that real models need beyond the textbook formula. Every key position rule is aligned
+ * bottom-right, as in FlashAttention 2: with off_b = keyLengths[b] − seqQ (or seqK − seqQ), query i sits at key
+ * position i + off_b.
+ */
+export interface ModelOptions {
+  /**
+   * Sliding window [left, right]: key j is admissible for query i iff i + off_b − left ≤ j ≤ i + off_b + right.
+   * Integers ≥ 0 or Infinity. Mistral: [4095, 0] with causal. Combines with causal and masks: all apply.
+   */
+  window?: readonly [number, number];
+  /** ALiBi (BLOOM, MPT): adds −slope_h·|i + off_b − j| to the scaled, soft-capped score. Length `heads`, finite. */
+  alibiSlopes?: Float32Array;
+  /**
+   * Attention sinks (gpt-oss), softmax only: w_j = e^(s_j) / (e^(sink_h) + Σ e^(s)). Length `heads`, finite.
+   * A row with no admissible key outputs zeros.
+   */
+  sinks?: Float32Array;
+  /** Rotary embedding of q and k; see {@link RopeOptions}. */
+  rope?: RopeOptions;
+  /** Memory order of q, k, v, `out` (not of `mask` or the returned weights). Default `'bhsd'`. */
+  layout?: Layout;
+  /**
+   * Keys used per batch row (ragged batches): batch row b attends to keys j < keyLengths[b] only (0 allowed: zero
+   * rows), and bottom-right alignment uses keyLengths[b] in place of seqK. Length `batch`, integers in [0, seqK].
+   */
+  keyLengths?: Int32Array | readonly number[];
+}
+
 /** Options of one attention call; see {@link AttentionEngine.attention}. */
-export interface AttentionOptions extends AttentionShape {
+export interface AttentionOptions extends AttentionShape, ModelOptions {
   /** Multiplier of q·kᵀ; any finite number. Default `1 / Math.sqrt(headDim)`. */
   scale?: number;
   /**
@@ -105,10 +156,21 @@ export interface KVCacheOptions {
   headDimV?: number;
   /** Tokens the cache can hold per batch and kv head. */
   capacity: number;
+  /**
+   * Rotary embedding applied by the cache: appended keys are stored rotated at their own positions
+   * (positionK + their index in the cache), and `attend` rotates query row i at positionQ + length − seqQ + i.
+   * `positionQ` / `positionK` default 0. `attend` then takes no `rope` of its own.
+   */
+  rope?: RopeOptions;
+  /** Memory order of the k and v that `append` takes: `'bhsd'` [batch, kvHeads, n, dim] (default) or `'bshd'`. */
+  layout?: Layout;
 }
 
-/** Options of {@link KVCache.attend}: those of attention minus what the cache fixes (batch, kvHeads, seqK, head dims). */
-export type KVAttendOptions = Omit<AttentionOptions, 'batch' | 'kvHeads' | 'seqK' | 'headDim' | 'headDimV'>;
+/**
+ * Options of {@link KVCache.attend}: those of attention minus what the cache fixes (batch, kvHeads, seqK, head
+ * dims, rope, key lengths). `layout` is that of q and the output.
+ */
+export type KVAttendOptions = Omit<AttentionOptions, 'batch' | 'kvHeads' | 'seqK' | 'headDim' | 'headDimV' | 'rope' | 'keyLengths'>;
 
 /**
  * Keys and values kept resident in engine memory across calls, for autoregressive decoding: each step appends

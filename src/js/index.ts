@@ -1,6 +1,7 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, overlaps, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
+import { allocateOutput, dimension, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
+import { planAppend, planAttend, planKVCache } from '../plan-kv.js';
 import { EngineTensor } from '../tensors.js';
 import type {
   AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
@@ -8,6 +9,7 @@ import type {
 } from '../types.js';
 import { attentionRows } from './attention.js';
 import { linearRows } from './linear.js';
+import { rotated } from '../rope.js';
 
 /** The Float32Array behind an argument (a tensor's view, or the argument itself for validation to judge). */
 function arrayOf(value: unknown, name: string): unknown {
@@ -83,9 +85,18 @@ function createJsKVCache(options: KVCacheOptions, engineAlive: () => void): KVCa
       alive();
       const ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
       const n = planAppend(ka, va, shape, length);
-      for (let h = 0; h < batch * kvHeads; h++) {
-        keys.set(ka.subarray(h * n * headDim, (h + 1) * n * headDim), (h * capacity + length) * headDim);
-        values.set(va.subarray(h * n * headDimV, (h + 1) * n * headDimV), (h * capacity + length) * headDimV);
+      // Keys are stored rotated at their own positions, so attend never rotates the cache again.
+      const kr = shape.rope === null ? ka : rotated(ka, batch, kvHeads, n, headDim, shape.bshd, shape.rope, shape.rope.positionK + length);
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < kvHeads; h++) {
+          const dst = (b * kvHeads + h) * capacity + length;
+          for (let t = 0; t < n; t++) {
+            // token t of (b, h): [batch, kvHeads, n, ·], or [batch, n, kvHeads, ·] with 'bshd'
+            const src = shape.bshd ? (b * n + t) * kvHeads + h : (b * kvHeads + h) * n + t;
+            keys.set(kr.subarray(src * headDim, (src + 1) * headDim), (dst + t) * headDim);
+            values.set(va.subarray(src * headDimV, (src + 1) * headDimV), (dst + t) * headDimV);
+          }
+        }
       }
       length += n;
     },

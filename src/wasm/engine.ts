@@ -6,7 +6,8 @@
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, isFloat32Array, planAppend, planAttend, planAttention, planKVCache, planLinear, weightsLength } from '../plan.js';
+import { allocateOutput, dimension, isFloat32Array, planAttention, planLinear, weightsLength } from '../plan.js';
+import { planAppend, planAttend, planKVCache } from '../plan-kv.js';
 import type { AttentionPlan, ShapePlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
