@@ -4,12 +4,12 @@
 // against a running row max, and they are multiplied straight into a BR×Dv accumulator. Extra memory is O(S·D)
 // for the packed keys plus O(BR·(BC + Dv)); the seqQ × seqK score matrix exists only when the caller asks for
 // the weights.
-import { BC, BR, MASK_BOOL_U8, Params } from "./params.generated";
+import { BC, BR, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
 import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
 } from "./gemm";
-import { normaliseAndStore, rowScale, startRows, weighRow } from "./score";
+import { keysOf, maskTileEmpty, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow } from "./score";
 
 /** Bytes of scratch one thread needs for a call, as f64 so huge shapes report a size instead of wrapping. */
 export function scratchBytes(params: usize): f64 {
@@ -57,6 +57,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const p = changetype<Params>(params);
   const H = p.H, KVH = p.KVH, L = p.L, S = p.S, D = p.D, Dv = p.Dv;
   const resident = p.resident != 0;
+  const bshd = p.bshd != 0;
   const dv8 = ceil8(Dv);
   const bw = blockWidth(p);
   const kpack = scratch;
@@ -67,12 +68,16 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const rowState = acc + (<usize>BR * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
   const group = H / KVH;
-  const vStride = <usize>(padV || resident ? dv8 : Dv) << 2;
+  // Row strides in bytes: (B, seq, heads, dim) rows of one head are `heads` rows apart.
+  const qStride = <usize>(bshd ? H * D : D) << 2;
+  const oStride = <usize>(bshd ? H * Dv : Dv) << 2;
+  const kStride = <usize>(bshd && !resident ? KVH * D : D) << 2;
+  const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) << 2;
+  const vStride = padV || resident ? <usize>dv8 << 2 : vRowStride;
   const capacity = p.capacity;
-  const kHeadBytes = resident ? <usize>ceil8(capacity) * <usize>D << 2 : <usize>S * <usize>D << 2;
-  const vHeadBytes = resident ? <usize>capacity * <usize>dv8 << 2 : <usize>S * <usize>Dv << 2;
   const blocks = (L + BR - 1) / BR;
   const weights = p.returnWeights != 0 ? p.weights : 0;
+  const maskElt: usize = p.maskKind == MASK_BOOL_U8 ? 1 : 4;
   if (fresh != 0) packedKv = -1;
 
   for (let item = first; item < first + count; item++) {
@@ -80,25 +85,33 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     const qb = (item - headIndex * blocks) * BR;
     const b = headIndex / H;
     const h = headIndex - b * H;
-    const kvIndex = b * KVH + h / group;
-    let kSrc = p.k + <usize>kvIndex * kHeadBytes;
-    let vSrc = p.v + <usize>kvIndex * vHeadBytes;
-    if (!resident) {
+    const kvh = h / group;
+    const kvIndex = b * KVH + kvh;
+    let kSrc: usize, vSrc: usize;
+    if (resident) {
+      kSrc = p.k + <usize>kvIndex * (<usize>ceil8(capacity) * <usize>D << 2);
+      vSrc = p.v + <usize>kvIndex * (<usize>capacity * <usize>dv8 << 2);
+    } else {
+      // First key row of (b, kv head): (B, KVH, S, ·), or (B, S, KVH, ·) with bshd.
+      const kvRow0 = bshd ? <usize>b * <usize>S * <usize>KVH + <usize>kvh : <usize>kvIndex * <usize>S;
+      kSrc = p.k + kvRow0 * (<usize>D << 2);
+      vSrc = p.v + kvRow0 * (<usize>Dv << 2);
       // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
       if (kvIndex != packedKv) {
-        x32_packk_8(kSrc, S, D, kpack);
-        if (padV) x32_padv_8(vSrc, S, Dv, vpad);
+        x32_packk_8(kSrc, kStride, S, D, kpack);
+        if (padV) x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
         packedKv = kvIndex;
       }
       kSrc = kpack;
       if (padV) vSrc = vpad;
     }
     const rows = min(BR, L - qb);
-    const maskElt: usize = p.maskKind == MASK_BOOL_U8 ? 1 : 4;
     const mask = p.mask + (<usize>b * <usize>p.msB + <usize>h * <usize>p.msH + <usize>qb * <usize>p.msL) * maskElt;
-    const row0 = <usize>headIndex * <usize>L + <usize>qb;
+    const row0 = <usize>headIndex * <usize>L + <usize>qb; // (B,H,L) row of the block's first query
+    // Its first q / out row: (B, H, L, ·), or (B, L, H, ·) with bshd.
+    const ioRow0 = bshd ? (<usize>b * <usize>L + <usize>qb) * <usize>H + <usize>h : row0;
     attendBlock(
-      p, p.q + (row0 * <usize>D << 2), p.out + (row0 * <usize>Dv << 2), rows, qb,
+      p, b, h, p.q + ioRow0 * (<usize>D << 2), qStride, p.out + ioRow0 * (<usize>Dv << 2), oStride, rows, qb,
       kSrc, vSrc, vStride, rows < 4 && weights == 0 ? decodeWidth(S, rows) : bw, mask, maskElt,
       weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
       sBuf, acc, rowState, qpack,
@@ -107,38 +120,45 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
 }
 
 /**
- * One block of `rows` query rows (the first is query qb) against every key: q and out point at the block's first
- * row, kpack at the head's packed key panels, v at its value rows (vStride apart), mask at the block's first row.
+ * One block of `rows` query rows (the first is query qb) of batch row b, query head h, against its keys: q and
+ * out point at the block's first row (rows qStride / oStride bytes apart), kpack at the head's packed key panels,
+ * v at its value rows (vStride apart), mask at the block's first row.
  */
 function attendBlock(
-  p: Params, q: usize, out: usize, rows: i32, qb: i32,
+  p: Params, b: i32, h: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
   kpack: usize, v: usize, vStride: usize, bw: i32, mask: usize, maskElt: usize, weights: usize,
   sBuf: usize, acc: usize, rowState: usize, qpack: usize,
 ): void {
-  const S = p.S, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
-  const causal = p.causal != 0;
-  const causalOffset = p.causalOffset;
+  const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
+  const keys = keysOf(p, b);
+  const off = keys - L;
+  const slope: f32 = p.alibi != 0 ? load<f32>(p.alibi + (<usize>h << 2)) : 0;
+  const masked = p.maskKind != MASK_NONE;
   const msL = p.msL, msS = p.msS;
-  const qStride = <usize>D << 2;
   const sStride = <usize>bw << 2;
   const accStride = <usize>dv8 << 2;
   const rowMax = rowState;
   const rowSum = rowState + (<usize>BR << 2);
   const rowCorr = rowSum + (<usize>BR << 2);
   const rows4 = rows & ~3;
-  startRows(p, rows, rowMax, rowSum);
+  startRows(p, h, rows, rowMax, rowSum);
   memory.fill(acc, 0, <usize>rows * accStride);
+  if (weights != 0) memory.fill(weights, 0, <usize>rows * <usize>S << 2);
   // The block's full 4-row groups, packed [D][4] once for all its key blocks.
   for (let r = 0; r < rows4; r += 4) x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
 
-  // Causal: the block's last row admits keys j ≤ qb + rows − 1 + offset; later key blocks are skipped whole.
-  let kend = S;
-  if (causal) kend = max(0, min(S, qb + rows + causalOffset));
+  // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
+  // skipped (key lengths, causal, window). The start is rounded down to the 8-key panel.
+  const kend = max(0, rowHi(p, qb + rows - 1, off, keys));
+  const kstart = min(rowLo(p, qb, off), kend) & ~7;
 
-  for (let kb = 0; kb < kend; kb += bw) {
+  for (let kb = kstart; kb < kend; kb += bw) {
     const cols = min(bw, kend - kb);
     const cols8 = ceil8(cols);
     const kPanel = kpack + (<usize>kb * <usize>D << 2);
+    const mTile = mask + <usize>kb * <usize>msS * maskElt;
+    // A mask tile that admits nothing contributes nothing (weights mode fills every key, so it computes all).
+    if (masked && weights == 0 && maskTileEmpty(p, mTile, rows, cols)) continue;
 
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
     let r = 0;
@@ -163,17 +183,16 @@ function attendBlock(
 
     // Scores -> weights, updating each row's running max and sum.
     for (r = 0; r < rows; r++) {
-      let limit = cols;
-      if (causal) limit = max(0, min(cols, qb + r + causalOffset + 1 - kb));
+      const i = qb + r;
       const ro = <usize>r << 2;
       weighRow(
-        p, sBuf + <usize>r * sStride, cols, limit, mask + (<usize>r * <usize>msL + <usize>kb * <usize>msS) * maskElt,
-        rowMax + ro, rowSum + ro, rowCorr + ro,
+        p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb), i + off - kb, slope,
+        mTile + <usize>r * <usize>msL * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro,
       );
     }
 
     // With every key in one block the weights are final once divided by the row's denominator.
-    if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowSum, rowCorr, weights);
+    if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowSum, rowCorr, weights + (<usize>kb << 2));
 
     // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8)
     const vBlock = v + <usize>kb * vStride;
@@ -196,16 +215,8 @@ function attendBlock(
       for (; c < dv8; c += 8) f32_pv_1x8(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
     }
   }
-  // Keys past the causal end of the block have weight 0 in every row.
-  if (weights != 0 && kend < S) {
-    for (let r = 0; r < rows; r++) {
-      memory.fill(weights + (<usize>r * <usize>S + <usize>max(kend, 0) << 2), 0, <usize>(S - max(kend, 0)) << 2);
-    }
-  }
-
   // out = acc / denominator. A row that admitted no key has acc = 0 and is written as zeros
   // (PyTorch ≥ 2.5, ONNX), never 0/0.
-  const outStride = <usize>Dv << 2;
   const dv4 = Dv & ~3;
   for (let r = 0; r < rows; r++) {
     const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)));

@@ -2,6 +2,7 @@
 // Every kernel takes a pointer to one parameter block (params.generated.ts, from scripts/schema.mjs).
 export { attention, workItems, scratchBytes } from "./attention";
 export { kvAppend } from "./kvcache";
+export { ropeInPlace } from "./rope";
 export { linearAttention, linearScratchBytes } from "./linear";
 import { PARAMS_BYTES } from "./params.generated";
 

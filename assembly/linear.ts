@@ -2,7 +2,7 @@
 // S = Σ_j φ(k_j) v_jᵀ and z = Σ_j φ(k_j) over the keys query i admits, φ(x) = elu(x) + 1.
 // Keys are folded into the running state in order, so causal and non-causal cost the same O((L + S)·D·Dv),
 // never O(L·S). z rides along as one extra column of v (v' = [v | 1]), so one update serves both sums.
-import { Params } from "./params.generated";
+import { CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE, Params } from "./params.generated";
 import { TANH_TABLE, vexp, vmadd } from "./vmath";
 
 /** Width of the state rows: Dv values, the z column, padded to the 4-lane vector. */
@@ -30,13 +30,13 @@ export function linearScratchBytes(params: usize): f64 {
 
 /**
  * out (B,H,L,Dv) from q (B,H,L,D), k (B,KVH,S,D), v (B,KVH,S,Dv) of the call at `params` (ε is `param`).
- * causal != 0 admits keys j ≤ i + causalOffset. A query that admits no key gets 0 / ε = 0.
+ * Causal top-left admits keys j ≤ i, bottom-right j ≤ i + S − L. A query that admits no key gets 0 / ε = 0.
  */
 export function linearAttention(params: usize, scratch: usize): void {
   const p = changetype<Params>(params);
   const q = p.q, k = p.k, v = p.v, out = p.out;
   const B = p.B, H = p.H, KVH = p.KVH, L = p.L, S = p.S, D = p.D, Dv = p.Dv;
-  const causal = p.causal != 0, causalOffset = p.causalOffset, eps = p.param;
+  const causal = p.causal != CAUSAL_NONE, causalOffset = p.causal == CAUSAL_BOTTOM_RIGHT ? S - L : 0, eps = p.param;
   const W = stateWidth(Dv);
   const rowBytes = <usize>W << 2;
   const state = scratch;

@@ -20,13 +20,14 @@
 }
 
 /**
- * k (S,D) row-major -> panels [ceil8(S)/8][D][8]: the 8 keys of a panel are contiguous for each d, which is
+ * k (S,D), key rows `rowBytes` apart (D·4, or more for a (B, S, KVH, D) tensor) -> panels [ceil8(S)/8][D][8]:
+ * the 8 keys of a panel are contiguous for each d, which is
  * what the qk micro-kernels stream. Keys past S are zero (their scores are masked off anyway).
  * Full panels with D a multiple of 4 move as 4×4 transposes (8 loads, 16 shuffles, 8 stores per 32 floats:
  * packing was 8 % of S1 when done one float at a time); the rest one float at a time.
  */
-export function x32_packk_8(k: usize, S: i32, D: i32, dst: usize): void {
-  const rowBytes = <usize>D << 2;
+export function x32_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usize): void {
+  const panelBytes = <usize>D << 5;
   const panels = ceil8(S) >> 3;
   let p = 0;
   if ((D & 3) == 0) {
@@ -45,7 +46,7 @@ export function x32_packk_8(k: usize, S: i32, D: i32, dst: usize): void {
           out + 16, 32,
         );
       }
-      dst += rowBytes << 3;
+      dst += panelBytes;
     }
   }
   for (; p < panels; p++) {
@@ -66,21 +67,21 @@ export function x32_packk_8(k: usize, S: i32, D: i32, dst: usize): void {
         }
       }
     }
-    dst += rowBytes << 3;
+    dst += panelBytes;
   }
 }
 
 /**
- * v (S,Dv) -> (S, ceil8(Dv)) with zero columns, so the pv micro-kernels never need a column tail.
- * Only used when Dv is not already a multiple of 8.
+ * v (S,Dv), rows `rowBytes` apart -> (S, ceil8(Dv)) with zero columns, so the pv micro-kernels never need a
+ * column tail. Only used when Dv is not already a multiple of 8.
  */
-export function x32_padv_8(v: usize, S: i32, Dv: i32, dst: usize): void {
+export function x32_padv_8(v: usize, rowBytes: usize, S: i32, Dv: i32, dst: usize): void {
   const srcBytes = <usize>Dv << 2;
   const dstBytes = <usize>ceil8(Dv) << 2;
   for (let j = 0; j < S; j++) {
     memory.copy(dst, v, srcBytes);
     memory.fill(dst + srcBytes, 0, dstBytes - srcBytes);
-    v += srcBytes;
+    v += rowBytes;
     dst += dstBytes;
   }
 }

@@ -1,27 +1,81 @@
 // The score stage: the one place where a row of raw q·kᵀ products becomes weights. Every per-score rule lives
-// here, one line each, in this order: scale, soft-cap, mask (added, or bool), exclusions (causal cut, −∞),
-// activation. The flash loop (attention.ts) calls `weighRow` once per query row and key block and later
-// divides its accumulator by `rowScale`.
+// here, one line each, in this order: scale, soft-cap, ALiBi, mask (added, or bool), exclusions (key lengths,
+// causal, window, −∞), activation (softmax with sinks). The flash loop (attention.ts) asks `rowLo`/`rowHi` which
+// keys a row may admit (to skip whole blocks), calls `weighRow` once per query row and key block, and finally
+// divides its accumulator by `rowScale`. Query i of batch row b sits at key position i + off_b, off_b = keys_b − L.
 import {
-  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8,
-  MASK_NONE, Params,
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE,
+  MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE, Params,
 } from "./params.generated";
 import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
 
 const NEG_INF: f32 = -Infinity;
 
-/** Starts `rows` rows: running max −∞ and sum 0 (softmax1: max 0 and sum 1, its "+1" being e^(0 − m)). */
-export function startRows(p: Params, rows: i32, rowMax: usize, rowSum: usize): void {
-  const quiet = p.activation == ACT_SOFTMAX1;
+/** Keys batch row b uses: keyLengths[b], or S. */
+// @ts-ignore: decorator
+@inline export function keysOf(p: Params, b: i32): i32 {
+  return p.keyLengths != 0 ? load<i32>(p.keyLengths + (<usize>b << 2)) : p.S;
+}
+
+/** One past the last key query i may admit (off = off_b, keys = keys_b); the exclusions by position. */
+// @ts-ignore: decorator
+@inline export function rowHi(p: Params, i: i32, off: i32, keys: i32): i32 {
+  let hi = keys;                                                                      // key lengths
+  if (p.causal != CAUSAL_NONE) hi = min(hi, i + (p.causal == CAUSAL_BOTTOM_RIGHT ? off : 0) + 1); // causal
+  return min(hi, i + off + p.windowRight + 1);                                         // window, right
+}
+
+/** The first key query i may admit. */
+// @ts-ignore: decorator
+@inline export function rowLo(p: Params, i: i32, off: i32): i32 {
+  return max(0, i + off - p.windowLeft);                                               // window, left
+}
+
+/**
+ * Starts `rows` rows of query head h: running max −∞ and sum 0; with a sink σ, max σ and sum 1 — the sink is one
+ * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0). Maxima are kept in base 2 (·log2 e).
+ */
+export function startRows(p: Params, h: i32, rows: i32, rowMax: usize, rowSum: usize): void {
+  let sink = NEG_INF;
+  if (p.activation == ACT_SOFTMAX1) sink = 0;
+  else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>h << 2)) * LOG2E;
+  const sum: f32 = sink == NEG_INF ? 0 : 1;
   for (let r = 0; r < rows; r++) {
-    store<f32>(rowMax + (<usize>r << 2), quiet ? 0 : NEG_INF);
-    store<f32>(rowSum + (<usize>r << 2), quiet ? 1 : 0);
+    store<f32>(rowMax + (<usize>r << 2), sink);
+    store<f32>(rowSum + (<usize>r << 2), sum);
   }
 }
 
 /**
- * One row of one key block, in place: s[0 … cols) raw products → weights. Keys at or past `limit` (the causal
- * cut), with a bool-mask 0 or with a −∞ score get weight exactly 0. Then per activation:
+ * Whether no key of a mask tile is admissible (all bool 0, or all float −∞), so the flash loop can skip it
+ * (block-sparse masks, FlexAttention-style, found per call). `mask` points at the tile's first row and key.
+ * Early exit: a dense tile costs one vector load.
+ */
+export function maskTileEmpty(p: Params, mask: usize, rows: i32, cols: i32): bool {
+  const msL = p.msL, msS = p.msS;
+  const bool = p.maskKind == MASK_BOOL_U8;
+  const elt: usize = bool ? 1 : 4;
+  const n = msS != 0 ? cols : 1;      // a mask broadcast along keys has one value per row
+  const r1 = msL != 0 ? rows : 1;     // …and along queries one row
+  const ninf = f32x4.splat(NEG_INF);
+  for (let r = 0; r < r1; r++) {
+    const row = mask + <usize>r * <usize>msL * elt;
+    let j = 0;
+    if (bool) {
+      for (; j + 16 <= n; j += 16) if (v128.any_true(v128.load(row + <usize>j))) return false;
+      for (; j < n; j++) if (load<u8>(row + <usize>j) != 0) return false;
+    } else {
+      for (; j + 4 <= n; j += 4) if (!i32x4.all_true(f32x4.eq(v128.load(row + (<usize>j << 2)), ninf))) return false;
+      for (; j < n; j++) if (load<f32>(row + (<usize>j << 2)) != NEG_INF) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * One row of one key block, in place: s[0 … cols) raw products → weights. Keys outside [start, limit) (the
+ * row's admissible range, relative to the block), with a bool-mask 0 or with a −∞ score get weight exactly 0.
+ * ALiBi subtracts slope·|pos − lane| (pos = i + off_b − first key of the block). Then per activation:
  * - softmax family, in base 2 (x·log2 e, so p = 2^(x − m) = e^(s − m/log2 e)): p = 2^(x − m_new),
  *   m_new = max(m_old, max x), corr = 2^(m_old − m_new), sum ← sum·corr + Σp. Every exponent is ≤ 0, so
  *   nothing overflows however large the logits.
@@ -30,7 +84,8 @@ export function startRows(p: Params, rows: i32, rowMax: usize, rowSum: usize): v
  * there is no scalar tail.
  */
 export function weighRow(
-  p: Params, s: usize, cols: i32, limit: i32, mask: usize, rowMax: usize, rowSum: usize, rowCorr: usize,
+  p: Params, s: usize, cols: i32, start: i32, limit: i32, pos: i32, slope: f32, mask: usize,
+  rowMax: usize, rowSum: usize, rowCorr: usize,
 ): void {
   const activation = p.activation;
   const maskKind = p.maskKind;
@@ -39,7 +94,7 @@ export function weighRow(
   const softmaxFamily = activation <= ACT_SOFTMAX1;
   let vmax = f32x4.splat(NEG_INF);
   let vsum = f32x4.splat(0);
-  if (softmaxFamily && maskKind == MASK_NONE && softcap == 0 && limit >= cols && (cols & 3) == 0 && scale > 0) {
+  if (softmaxFamily && maskKind == MASK_NONE && softcap == 0 && slope == 0 && start <= 0 && limit >= cols && (cols & 3) == 0 && scale > 0) {
     // The common case, a block with nothing to mask: the max of the raw scores times the positive scale is the
     // max of the scaled ones, so the scores need not be stored back before exponentiation.
     for (let j = 0; j < cols; j += 4) vmax = f32x4.pmax(vmax, v128.load(s + (<usize>j << 2)));
@@ -65,6 +120,9 @@ export function weighRow(
   const msS = p.msS;
   const vscale = f32x4.splat(scale);
   const vlimit = i32x4.splat(limit);
+  const vstart = i32x4.splat(start - 1);
+  const vpos = i32x4.splat(pos);
+  const vslope = f32x4.splat(slope);
   const step = v128.load(LANE_TABLE, 16);
   const ninf = f32x4.splat(NEG_INF);
   const zero = i32x4.splat(0);
@@ -85,7 +143,8 @@ export function weighRow(
     const ptr = s + (<usize>j << 2);
     let x = f32x4.mul(v128.load(ptr), vscale);                                    // scale
     if (capped) x = f32x4.mul(vtanh(f32x4.mul(x, vinvcap)), vcap);                // soft-cap
-    let admissible = i32x4.lt_s(lane, vlimit);                                    // causal cut
+    if (slope != 0) x = f32x4.sub(x, f32x4.mul(vslope, f32x4.abs(f32x4.convert_i32x4_s(i32x4.sub(vpos, lane))))); // ALiBi
+    let admissible = v128.and(i32x4.gt_s(lane, vstart), i32x4.lt_s(lane, vlimit)); // key lengths, causal, window
     if (maskKind == MASK_ADDITIVE_F32) {
       x = f32x4.add(x, msS != 0 ? v128.load(m) : maskRow);                        // float mask
     } else if (maskKind == MASK_BOOL_U8) {                                        // bool mask

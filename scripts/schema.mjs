@@ -14,6 +14,9 @@ export const ACTIVATIONS = ['softmax', 'softmax1', 'squared', 'sigmoid', 'relu',
 /** Mask kinds in the order of their codes: `MASK_NONE = 0`, … */
 export const MASK_KINDS = ['none', 'additive-f32', 'bool-u8'];
 
+/** Causal modes in the order of their codes: `CAUSAL_NONE = 0`, … */
+export const CAUSAL_MODES = ['none', 'top-left', 'bottom-right'];
+
 /**
  * The parameter block: one 4-byte word per field, in this order. `ptr` is a byte offset in wasm memory (u32),
  * `i32` an integer, `f32` a float32. A call writes the block once; every thread of the call reads the same one.
@@ -37,8 +40,12 @@ export const PARAMS = [
   // score stage
   ['scale', 'f32', 'multiplies q·kᵀ'],
   ['softcap', 'f32', 'scores ← softcap·tanh(scores / softcap) when > 0'],
-  ['causal', 'i32', '!= 0: query i admits key j only when j ≤ i + causalOffset'],
-  ['causalOffset', 'i32', '0 = top-left, S − L = bottom-right'],
+  ['causal', 'i32', 'CAUSAL_* code: top-left admits j ≤ i, bottom-right j ≤ i + off_b'],
+  ['keyLengths', 'ptr', 'i32 per batch row: keys it uses (0 = S for every row); off_b = keys_b − L'],
+  ['windowLeft', 'i32', 'query i admits keys j ≥ i + off_b − windowLeft (L + S = no bound)'],
+  ['windowRight', 'i32', 'query i admits keys j ≤ i + off_b + windowRight (L + S = no bound)'],
+  ['alibi', 'ptr', 'f32 per query head: score −= slope_h·|i + off_b − j| (0 = none)'],
+  ['sinks', 'ptr', 'f32 per query head: one more logit in the softmax denominator (0 = none)'],
   ['maskKind', 'i32', 'MASK_* code'],
   ['msB', 'i32', 'mask element stride along batch (0 = broadcast)'],
   ['msH', 'i32', 'mask element stride along heads'],
@@ -48,6 +55,10 @@ export const PARAMS = [
   ['param', 'f32', 'the activation\'s constant: ε (squared, linear), bias (sigmoid), 1/S (relu), 1/√S (polynomial)'],
   ['power', 'i32', 'polynomial exponent'],
   ['returnWeights', 'i32', '!= 0: every key in one block, normalised weights written to `weights`'],
+  // layout and rotary embedding
+  ['bshd', 'i32', '!= 0: q, k, v, out are (B, seq, heads, dim) instead of (B, heads, seq, dim)'],
+  ['ropeDims', 'i32', 'ropeInPlace: channels rotated (even)'],
+  ['ropeInterleaved', 'i32', 'ropeInPlace: != 0 pairs (2t, 2t + 1), else (t, t + ropeDims/2)'],
   // KV cache
   ['resident', 'i32', '!= 0: k and v are a resident KV cache in the kernels\' layouts, `capacity` tokens per (batch, kv head)'],
   ['capacity', 'i32', 'tokens a resident cache holds per (batch, kv head)'],

@@ -8,7 +8,7 @@
 import { AttentionError } from '../errors.js';
 import { allocateOutput, dimension, isFloat32Array, planAttention, planLinear, weightsLength } from '../plan.js';
 import { planAppend, planAttend, planKVCache } from '../plan-kv.js';
-import type { AttentionPlan, ShapePlan } from '../plan.js';
+import type { AttentionPlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
 import type {
@@ -18,7 +18,8 @@ import type {
 import { Heap } from './heap.js';
 import type { KernelExports, WasmVariant } from './loader.js';
 import { PARAMS_BYTES, writeParams } from '../params.generated.js';
-import type { Params } from '../params.generated.js';
+import { attentionParams, emptyParams, shapeParams } from './params.js';
+import { ropeTable } from '../rope.js';
 import type { ThreadPool } from './pool.js';
 
 const PAGE_BYTES = 65536;
@@ -37,33 +38,6 @@ export function memoryLimit(value: unknown): number {
       'options.maxMemoryBytes');
   }
   return Math.min(value, WASM32_MAX_BYTES);
-}
-
-/** A parameter block with every field 0. */
-function emptyParams(): Params {
-  return {
-    q: 0, k: 0, v: 0, out: 0, mask: 0, weights: 0, B: 0, H: 0, KVH: 0, L: 0, S: 0, D: 0, Dv: 0,
-    scale: 0, softcap: 0, causal: 0, causalOffset: 0, maskKind: 0, msB: 0, msH: 0, msL: 0, msS: 0,
-    activation: 0, param: 0, power: 0, returnWeights: 0, resident: 0, capacity: 0, cacheK: 0, cacheV: 0, cachePos: 0,
-  };
-}
-
-/** The shape fields of a call's parameter block (pointers still 0). */
-function shapeParams(plan: ShapePlan): Params {
-  return {
-    ...emptyParams(), B: plan.batch, H: plan.heads, KVH: plan.kvHeads, L: plan.seqQ, S: plan.seqK,
-    D: plan.headDim, Dv: plan.headDimV, causal: plan.causal ? 1 : 0, causalOffset: plan.causalOffset,
-  };
-}
-
-/** The parameter block of an attention call (pointers still 0): the plan, field for field. */
-function attentionParams(plan: AttentionPlan, resident: { capacity: number } | null): Params {
-  const [msB, msH, msL, msS] = plan.maskStrides;
-  return {
-    ...shapeParams(plan), scale: plan.scale, softcap: plan.softcap, maskKind: plan.maskKind, msB, msH, msL, msS,
-    activation: plan.activation, param: plan.param, power: plan.power, returnWeights: plan.returnWeights ? 1 : 0,
-    resident: resident === null ? 0 : 1, capacity: resident?.capacity ?? 0,
-  };
 }
 
 /** Byte offsets of one call's arena regions; `end` is checked before anything is written. */
@@ -140,9 +114,16 @@ export function createWasmEngine(
 
   const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, lookup);
 
-  function copyIn(buffer: ArrayBuffer, at: number, arg: Resolved | Float32Array | Uint8Array): void {
+  /** Copies an argument to `at`; a tensor already in engine memory only when `always` (its own copy to modify). */
+  function copyIn(buffer: ArrayBuffer, at: number, arg: Resolved | Float32Array | Uint8Array, always = false): void {
     if (!ArrayBuffer.isView(arg)) {
-      if (arg.inPlace !== null) return;
+      if (arg.inPlace !== null) {
+        if (!always) return;
+        // Memory may have grown since the view was taken: view the tensor in the current buffer.
+        const n = (arg.array as Float32Array).length;
+        new Float32Array(buffer, at, n).set(new Float32Array(buffer, arg.inPlace, n));
+        return;
+      }
       arg = arg.array as Float32Array;
     }
     if (isFloat32Array(arg)) new Float32Array(buffer, at, arg.length).set(arg);
@@ -187,16 +168,24 @@ export function createWasmEngine(
     kx: KernelExports, q: Resolved, k: Resolved | null, v: Resolved | null, out: Resolved | null,
     plan: AttentionPlan, options: { out?: unknown }, resident: { kPtr: number; vPtr: number; capacity: number } | null,
   ): Float32Array | AttentionWithWeights {
-    const { seqK: S, headDim: D, headDimV: Dv, mask } = plan;
+    const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
     const layout = new Layout(heap.top);
     const qArray = q.array as Float32Array;
-    const qPtr = layout.input(q, qArray.byteLength);
-    const kPtr = resident?.kPtr ?? layout.input(k!, (k!.array as Float32Array).byteLength);
+    // RoPE rotates the call's own copies of q and k: tensors in place are copied too, never modified.
+    const qPtr = rope !== null ? layout.region(qArray.byteLength) : layout.input(q, qArray.byteLength);
+    const kBytes = resident === null ? (k!.array as Float32Array).byteLength : 0;
+    const kPtr = resident?.kPtr ?? (rope !== null ? layout.region(kBytes) : layout.input(k!, kBytes));
     const vPtr = resident?.vPtr ?? layout.input(v!, (v!.array as Float32Array).byteLength);
     const maskPtr = layout.region(mask === null ? 0 : mask.byteLength);
     const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
+    // The per-call arrays the score stage reads (copied by validation) and RoPE's cos/sin tables.
+    const small = (x: Float32Array | Int32Array | null) => (x === null ? 0 : layout.region(x.byteLength));
+    const keyLengthsPtr = small(plan.keyLengths), alibiPtr = small(plan.alibiSlopes), sinksPtr = small(plan.sinks);
+    const qTable = rope === null ? null : ropeTable(rope, rope.positionQ, L);
+    const kTable = rope === null || resident !== null ? null : ropeTable(rope, rope.positionK, S);
+    const qTablePtr = small(qTable), kTablePtr = small(kTable);
     const params = attentionParams(plan, resident);
     let scratchBytes = Infinity;
     if (fitsI32(S, D, Dv)) {
@@ -209,14 +198,24 @@ export function createWasmEngine(
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
     const buffer = reserve(kx, layout.end);
 
-    copyIn(buffer, qPtr, q);
+    copyIn(buffer, qPtr, q, rope !== null);
     if (resident === null) {
-      copyIn(buffer, kPtr, k!);
+      copyIn(buffer, kPtr, k!, rope !== null);
       copyIn(buffer, vPtr, v!);
     }
-    if (mask !== null) copyIn(buffer, maskPtr, mask);
-    Object.assign(params, { q: qPtr, k: kPtr, v: vPtr, out: target.ptr, mask: maskPtr, weights: weightsPtr });
+    for (const [at, x] of [[maskPtr, mask], [keyLengthsPtr, plan.keyLengths], [alibiPtr, plan.alibiSlopes],
+      [sinksPtr, plan.sinks], [qTablePtr, qTable], [kTablePtr, kTable]] as const) {
+      if (x !== null) new Uint8Array(buffer, at, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    }
+    Object.assign(params, {
+      q: qPtr, k: kPtr, v: vPtr, out: target.ptr, mask: maskPtr, weights: weightsPtr,
+      keyLengths: keyLengthsPtr, alibi: alibiPtr, sinks: sinksPtr,
+    });
     writeParams(buffer, paramsPtr, params);
+    if (rope !== null) {
+      kx.ropeInPlace(paramsPtr, qPtr, H, L, qTablePtr);
+      if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr);
+    }
     const items = kx.workItems(paramsPtr);
     if (pool !== null && items > 1) pool.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
     else kx.attention(0, items, 1, paramsPtr, scratchPtr);
@@ -309,16 +308,24 @@ export function createWasmEngine(
         const rk = resolve(k, 'k');
         const rv = resolve(v, 'v');
         const n = planAppend(rk.array, rv.array, shape, length);
+        const rope = shape.rope;
         const layout = new Layout(heap.top);
-        const kPtr = layout.input(rk, (rk.array as Float32Array).byteLength);
+        const kBytes = (rk.array as Float32Array).byteLength;
+        // With RoPE the new keys are rotated (at their positions in the cache) in a copy of their own.
+        const kPtr = rope !== null ? layout.region(kBytes) : layout.input(rk, kBytes);
         const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
+        const table = rope === null ? null : ropeTable(rope, rope.positionK + length, n);
+        const tablePtr = table === null ? 0 : layout.region(table.byteLength);
         const buffer = reserve(kx, layout.end);
-        copyIn(buffer, kPtr, rk);
+        copyIn(buffer, kPtr, rk, rope !== null);
         copyIn(buffer, vPtr, rv);
+        if (table !== null) new Float32Array(buffer, tablePtr, table.length).set(table);
         writeParams(buffer, paramsPtr, {
           ...emptyParams(), k: kPtr, v: vPtr, B: batch, KVH: kvHeads, S: n, D: headDim, Dv: headDimV,
-          capacity, cacheK: kCache, cacheV: vCache, cachePos: length,
+          capacity, cacheK: kCache, cacheV: vCache, cachePos: length, bshd: shape.bshd ? 1 : 0,
+          ropeDims: rope?.dims ?? 0, ropeInterleaved: rope?.interleaved ? 1 : 0,
         });
+        if (rope !== null) kx.ropeInPlace(paramsPtr, kPtr, kvHeads, n, tablePtr);
         kx.kvAppend(paramsPtr);
         length += n;
       },

@@ -20,6 +20,8 @@ export interface KernelExports {
   attention(first: number, count: number, fresh: number, params: number, scratch: number): void;
   /** Appends the tokens at params.k / params.v to the cache at params.cacheK / params.cacheV. */
   kvAppend(params: number): void;
+  /** Rotates x (B, heads, seq, D) in place by the cos/sin table at `table` (RoPE; dims and pairing from params). */
+  ropeInPlace(params: number, x: number, heads: number, seq: number, table: number): void;
   linearScratchBytes(params: number): number;
   linearAttention(params: number, scratch: number): void;
   /** Test hook: e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place. */
