@@ -22,8 +22,6 @@ export interface KernelExports {
   kvAppend(params: number): void;
   linearScratchBytes(params: number): number;
   linearAttention(params: number, scratch: number): void;
-  /** Test hook: e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place. */
-  mathInPlace(fn: number, ptr: number, n: number): void;
 }
 
 export type WasmVariant = 'wasm-relaxed-simd' | 'wasm-simd';
