@@ -42,3 +42,57 @@ export function ensureBytes(memory: WebAssembly.Memory, bytes: number): void {
   const have = memory.buffer.byteLength;
   if (have < bytes) memory.grow(Math.ceil((bytes - have) / 65536));
 }
+
+/** A quiet NaN with a recognisable payload: fills all arena memory that is not an input, so a kernel that reads it poisons its result and one that writes it is caught bit for bit. */
+export const SENTINEL = 0x7fc0dead;
+/** Sentinel floats before and after every region: more than one v128 on each side. */
+const GUARD = 16;
+
+/**
+ * Regions of a testing instance's memory from heapBase on, each between sentinel guards. `snapshot` and
+ * `changedOutside` check that a call wrote nothing but its outputs (float indices, not bytes).
+ */
+export class Arena {
+  private readonly start: number;
+  private top: number;
+  private before: Uint32Array | null = null;
+
+  constructor(readonly kernels: TestingExports) {
+    this.start = this.top = kernels.heapBase() >>> 2;
+  }
+
+  get f32(): Float32Array {
+    return new Float32Array(this.kernels.memory.buffer);
+  }
+
+  get u32(): Uint32Array {
+    return new Uint32Array(this.kernels.memory.buffer);
+  }
+
+  /** Float index of `n` fresh sentinel-filled floats, 16-byte aligned, with guards on both sides. */
+  alloc(n: number): number {
+    const at = (this.top + GUARD + 3) & ~3;
+    const end = at + n + GUARD;
+    ensureBytes(this.kernels.memory, end * 4);
+    this.u32.fill(SENTINEL, this.top, end);
+    this.top = at + n;
+    return at;
+  }
+
+  /** Remembers every bit of the arena (inputs and sentinels), before a call. */
+  snapshot(): void {
+    this.before = this.u32.slice(this.start, this.top + GUARD);
+  }
+
+  /** Float indices, other than `outputs`, whose bits differ from the snapshot. */
+  changedOutside(outputs: Set<number>): number[] {
+    const before = this.before!;
+    const now = this.u32;
+    const changed: number[] = [];
+    for (let i = 0; i < before.length; i++) {
+      const at = this.start + i;
+      if (now[at] !== before[i] && !outputs.has(at)) changed.push(at);
+    }
+    return changed;
+  }
+}
