@@ -10,7 +10,6 @@ import { PARAMS_BYTES } from "./params.generated";
 export function paramsBytes(): usize {
   return PARAMS_BYTES;
 }
-import { vexp, vexp2, vtanh } from "./vmath";
 
 /** First byte the host may use; static data (constant tables) lies below it. */
 export function heapBase(): usize {
@@ -20,13 +19,4 @@ export function heapBase(): usize {
 /** 1 when this build was compiled with relaxed SIMD, so the host can check which variant it loaded. */
 export function relaxedSimd(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
-}
-
-/** Test hook: e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place (n a multiple of 4), to measure accuracy. */
-export function mathInPlace(fn: i32, ptr: usize, n: i32): void {
-  for (let i = 0; i < n; i += 4) {
-    const p = ptr + (<usize>i << 2);
-    const x = v128.load(p);
-    v128.store(p, fn == 0 ? vexp(x) : fn == 1 ? vtanh(x) : vexp2(x));
-  }
 }

@@ -40,3 +40,19 @@ for (const output of outputs) {
   }
   await writeFile(output.file, module);
 }
+
+// Test-only binaries: assembly/testing.ts (the micro-kernels, pack routines and vector math exported one by
+// one) as a second entry next to index.ts, with the simd / relaxed-simd targets' options and only the output
+// files overridden. They stay in build/ (not in the package, not inlined); test/testing-wasm.ts loads them.
+for (const target of ['simd', 'relaxed-simd']) {
+  const outFile = `build/testing-${target}.wasm`;
+  const { error, stderr } = await asc.main([
+    'assembly/testing.ts', '--config', 'asconfig.json', '--target', target,
+    '--outFile', outFile, '--textFile', `build/testing-${target}.wat`,
+  ]);
+  if (error) {
+    process.stderr.write(stderr.toString());
+    throw error;
+  }
+  console.log(`${outFile}: ${(await readFile(outFile)).length} bytes (test only)`);
+}

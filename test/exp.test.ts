@@ -1,19 +1,18 @@
-// The vector exp inside every wasm kernel, against float64 Math.exp: the accuracy its comment states.
+// The vector exp inside every wasm kernel, against float64 Math.exp: the accuracy its comment states. Through the
+// test-only build's mathInPlace (test/testing-wasm.ts), which the shipped binary does not export.
 import { describe, expect, test } from 'vitest';
-import { instantiate } from '../src/wasm/loader.js';
 import type { WasmVariant } from '../src/wasm/loader.js';
+import { ensureBytes, instantiateTesting } from './testing-wasm.js';
 
 const N = 1 << 20;
 
 async function mathOf(fn: 0 | 1 | 2, variant: WasmVariant, xs: Float32Array): Promise<Float32Array> {
-  const kernels = await instantiate(variant);
+  const kernels = await instantiateTesting(variant);
   const base = kernels.heapBase();
-  const bytes = base + xs.byteLength;
-  const memory = kernels.memory;
-  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-  new Float32Array(memory.buffer, base, xs.length).set(xs);
+  ensureBytes(kernels.memory, base + xs.byteLength);
+  new Float32Array(kernels.memory.buffer, base, xs.length).set(xs);
   kernels.mathInPlace(fn, base, xs.length);
-  return new Float32Array(memory.buffer, base, xs.length).slice();
+  return new Float32Array(kernels.memory.buffer, base, xs.length).slice();
 }
 
 describe.each([

@@ -24,8 +24,6 @@ export interface KernelExports {
   ropeInPlace(params: number, x: number, heads: number, seq: number, table: number): void;
   linearScratchBytes(params: number): number;
   linearAttention(params: number, scratch: number): void;
-  /** Test hook: e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place. */
-  mathInPlace(fn: number, ptr: number, n: number): void;
 }
 
 export type WasmVariant = 'wasm-relaxed-simd' | 'wasm-simd';
