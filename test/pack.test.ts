@@ -36,28 +36,33 @@ const grid = (rows: number[], cols: number[]) => rows.flatMap((r) => cols.map((c
 
 const PACKS: PackCase[] = [
   {
-    // k (S,D) row-major -> panels [ceil8(S)/8][D][8]; keys past S are 0. S = 24 and 33 take the 4×4-transpose path when 4 | D.
+    // k (S,D), rows `stride` apart (sentinel padding between them, as in a (B,S,KVH,D) tensor) -> panels
+    // [ceil8(S)/8][D][8]; keys past S are 0. S = 24 and 33 take the 4×4-transpose path when 4 | D.
     name: 'x32_packk_8', shapes: grid([0, 1, 7, 8, 9, 24, 33], EDGES),
     layout(m, S, D) {
-      const k = m.alloc(S * D);
+      const stride = D + PAD;
+      const k = m.alloc(S * stride);
       const dst = m.alloc(ceil8(S) * D);
       const expected = range(ceil8(S) * D).map((i) => {
         const [p, d, jj] = [Math.floor(i / (8 * D)), Math.floor(i / 8) % D, i % 8];
         const j = p * 8 + jj;
-        return j < S ? k + j * D + d : ZERO;
+        return j < S ? k + j * stride + d : ZERO;
       });
-      return { sources: range(S * D).map((i) => k + i), dst, expected, call: (x) => x.x32_packk_8(bytes(k), S, D, bytes(dst)) };
+      const sources = range(S * D).map((i) => k + Math.floor(i / D) * stride + (i % D));
+      return { sources, dst, expected, call: (x) => x.x32_packk_8(bytes(k), bytes(stride), S, D, bytes(dst)) };
     },
   },
   {
-    // v (S,Dv) -> (S, ceil8(Dv)) with zero columns.
+    // v (S,Dv), rows `stride` apart -> (S, ceil8(Dv)) with zero columns.
     name: 'x32_padv_8', shapes: grid([1, 3], EDGES),
     layout(m, S, Dv) {
       const w = ceil8(Dv);
-      const v = m.alloc(S * Dv);
+      const stride = Dv + PAD;
+      const v = m.alloc(S * stride);
       const dst = m.alloc(S * w);
-      const expected = range(S * w).map((i) => (i % w < Dv ? v + Math.floor(i / w) * Dv + (i % w) : ZERO));
-      return { sources: range(S * Dv).map((i) => v + i), dst, expected, call: (x) => x.x32_padv_8(bytes(v), S, Dv, bytes(dst)) };
+      const expected = range(S * w).map((i) => (i % w < Dv ? v + Math.floor(i / w) * stride + (i % w) : ZERO));
+      const sources = range(S * Dv).map((i) => v + Math.floor(i / Dv) * stride + (i % Dv));
+      return { sources, dst, expected, call: (x) => x.x32_padv_8(bytes(v), bytes(stride), S, Dv, bytes(dst)) };
     },
   },
   {
