@@ -9,7 +9,9 @@ import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
 } from "./gemm";
-import { keysOf, maskTileEmpty, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow } from "./score";
+import {
+  TILE_EMPTY, TILE_FULL, alibiTable, keysOf, maskTile, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow,
+} from "./score";
 
 /** Bytes of scratch one thread needs for a call, as f64 so huge shapes report a size instead of wrapping. */
 export function scratchBytes(params: usize): f64 {
@@ -19,7 +21,7 @@ export function scratchBytes(params: usize): f64 {
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
   const values = !resident && (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
   const block = <f64>BR * <f64>blockWidth(p) + <f64>BR * dv8 + <f64>(3 * BR) + <f64>BR * <f64>D;
-  return 4.0 * (keys + values + block);
+  return 4.0 * (keys + values + block + <f64>biasLength(p));
 }
 
 /**
@@ -36,6 +38,12 @@ export function scratchBytes(params: usize): f64 {
 // @ts-ignore: decorator
 @inline function blockWidth(p: Params): i32 {
   return p.returnWeights != 0 ? ceil8(p.S) : BC;
+}
+
+/** Floats of the ALiBi table: one block's rows + keys (the widest block: decode's, or every key), 4-padded. */
+// @ts-ignore: decorator
+@inline function biasLength(p: Params): i32 {
+  return p.alibi != 0 ? BR + max(blockWidth(p), min(ceil8(p.S), BR * BC)) + 4 : 0;
 }
 
 /** Work items of a call: one per (batch, query head, block of BR query rows). */
@@ -67,6 +75,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const acc = sBuf + (<usize>BR * <usize>bw << 2);
   const rowState = acc + (<usize>BR * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
+  const bias = qpack + (<usize>BR * <usize>D << 2);
   const group = H / KVH;
   // Row strides in bytes: (B, seq, heads, dim) rows of one head are `heads` rows apart.
   const qStride = <usize>(bshd ? H * D : D) << 2;
@@ -114,7 +123,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       p, b, h, p.q + ioRow0 * (<usize>D << 2), qStride, p.out + ioRow0 * (<usize>Dv << 2), oStride, rows, qb,
       kSrc, vSrc, vStride, rows < 4 && weights == 0 ? decodeWidth(S, rows) : bw, mask, maskElt,
       weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
-      sBuf, acc, rowState, qpack,
+      sBuf, acc, rowState, qpack, bias,
     );
   }
 }
@@ -127,13 +136,13 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
 function attendBlock(
   p: Params, b: i32, h: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
   kpack: usize, v: usize, vStride: usize, bw: i32, mask: usize, maskElt: usize, weights: usize,
-  sBuf: usize, acc: usize, rowState: usize, qpack: usize,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize,
 ): void {
   const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
   const keys = keysOf(p, b);
   const off = keys - L;
   const slope: f32 = p.alibi != 0 ? load<f32>(p.alibi + (<usize>h << 2)) : 0;
-  const masked = p.maskKind != MASK_NONE;
+  const maskKind = p.maskKind;
   const msL = p.msL, msS = p.msS;
   const sStride = <usize>bw << 2;
   const accStride = <usize>dv8 << 2;
@@ -157,8 +166,17 @@ function attendBlock(
     const cols8 = ceil8(cols);
     const kPanel = kpack + (<usize>kb * <usize>D << 2);
     const mTile = mask + <usize>kb * <usize>msS * maskElt;
-    // A mask tile that admits nothing contributes nothing (weights mode fills every key, so it computes all).
-    if (masked && weights == 0 && maskTileEmpty(p, mTile, rows, cols)) continue;
+    // A mask tile that admits nothing contributes nothing (skipped: weights mode keeps its one block); one that
+    // admits every key is computed as unmasked.
+    let tileMask = maskKind;
+    if (maskKind != MASK_NONE) {
+      const tile = maskTile(p, mTile, rows, cols);
+      if (tile == TILE_EMPTY && weights == 0) continue;
+      if (tile == TILE_FULL) tileMask = MASK_NONE;
+    }
+    // ALiBi: −slope·|j − (i + off)| for every row and key of the block, from one table (row r reads it at
+    // rows − 1 − r).
+    if (slope != 0) alibiTable(bias, slope, kb - (qb + rows - 1 + off), rows + cols8);
 
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
     let r = 0;
@@ -186,8 +204,9 @@ function attendBlock(
       const i = qb + r;
       const ro = <usize>r << 2;
       weighRow(
-        p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb), i + off - kb, slope,
-        mTile + <usize>r * <usize>msL * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro,
+        p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
+        slope != 0 ? bias + (<usize>(rows - 1 - r) << 2) : 0, tileMask, mTile + <usize>r * <usize>msL * maskElt,
+        rowMax + ro, rowSum + ro, rowCorr + ro,
       );
     }
 

@@ -46,36 +46,79 @@ export function startRows(p: Params, h: i32, rows: i32, rowMax: usize, rowSum: u
   }
 }
 
+/** What a mask tile admits: nothing (skipped), everything (computed as if unmasked) or some keys. */
+export const TILE_EMPTY = 0;
+export const TILE_FULL = 1;
+export const TILE_PARTIAL = 2;
+
 /**
- * Whether no key of a mask tile is admissible (all bool 0, or all float −∞), so the flash loop can skip it
- * (block-sparse masks, FlexAttention-style, found per call). `mask` points at the tile's first row and key.
- * Early exit: a dense tile costs one vector load.
+ * Classifies a mask tile of `rows` rows and `cols` keys (`mask` at its first row and key): every entry bool 0 or
+ * float −∞ is TILE_EMPTY, every entry bool non-zero or float +0 is TILE_FULL. This is FlexAttention's block mask,
+ * found per call: a packed-documents mask costs what its density says, and its dense tiles take the unmasked
+ * fast path. A mixed tile is found by its first two differing vectors, a uniform one reads rows·cols entries
+ * (1/(D+Dv) of the tile's arithmetic, or less).
  */
-export function maskTileEmpty(p: Params, mask: usize, rows: i32, cols: i32): bool {
+export function maskTile(p: Params, mask: usize, rows: i32, cols: i32): i32 {
   const msL = p.msL, msS = p.msS;
   const bool = p.maskKind == MASK_BOOL_U8;
   const elt: usize = bool ? 1 : 4;
   const n = msS != 0 ? cols : 1;      // a mask broadcast along keys has one value per row
   const r1 = msL != 0 ? rows : 1;     // …and along queries one row
   const ninf = f32x4.splat(NEG_INF);
+  const zero = f32x4.splat(0);
+  let any = false, all = true;        // some entry admits / every entry admits unchanged
   for (let r = 0; r < r1; r++) {
     const row = mask + <usize>r * <usize>msL * elt;
     let j = 0;
     if (bool) {
-      for (; j + 16 <= n; j += 16) if (v128.any_true(v128.load(row + <usize>j))) return false;
-      for (; j < n; j++) if (load<u8>(row + <usize>j) != 0) return false;
+      for (; j + 16 <= n; j += 16) {
+        const x = v128.load(row + <usize>j);
+        any = any || v128.any_true(x);
+        all = all && i8x16.all_true(x);
+        if (any && !all) return TILE_PARTIAL;
+      }
+      for (; j < n; j++) {
+        const x = load<u8>(row + <usize>j) != 0;
+        any = any || x;
+        all = all && x;
+      }
     } else {
-      for (; j + 4 <= n; j += 4) if (!i32x4.all_true(f32x4.eq(v128.load(row + (<usize>j << 2)), ninf))) return false;
-      for (; j < n; j++) if (load<f32>(row + (<usize>j << 2)) != NEG_INF) return false;
+      for (; j + 4 <= n; j += 4) {
+        const x = v128.load(row + (<usize>j << 2));
+        any = any || !i32x4.all_true(f32x4.eq(x, ninf));
+        all = all && i32x4.all_true(i32x4.eq(x, zero)); // +0 bit pattern exactly: −0 and NaN stay partial
+        if (any && !all) return TILE_PARTIAL;
+      }
+      for (; j < n; j++) {
+        const x = load<f32>(row + (<usize>j << 2));
+        any = any || x != NEG_INF;
+        all = all && reinterpret<i32>(x) == 0;
+      }
     }
+    if (any && !all) return TILE_PARTIAL;
   }
-  return true;
+  return all ? TILE_FULL : any ? TILE_PARTIAL : TILE_EMPTY;
+}
+
+/**
+ * The ALiBi row of a key block: bias[t] = −slope·|m0 + t| for t < n (float32 product, as the score stage adds
+ * it). Row r of the block reads it from t = rows − 1 − r, so one table of rows + cols entries serves every row.
+ */
+export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
+  const vslope = f32x4.splat(-slope);
+  let m = i32x4.add(i32x4.splat(m0), v128.load(LANE_TABLE));
+  const step = v128.load(LANE_TABLE, 16);
+  for (let t = 0; t < n; t += 4) {
+    v128.store(bias + (<usize>t << 2), f32x4.mul(vslope, f32x4.abs(f32x4.convert_i32x4_s(m))));
+    m = i32x4.add(m, step);
+  }
 }
 
 /**
  * One row of one key block, in place: s[0 … cols) raw products → weights. Keys outside [start, limit) (the
  * row's admissible range, relative to the block), with a bool-mask 0 or with a −∞ score get weight exactly 0.
- * ALiBi subtracts slope·|pos − lane| (pos = i + off_b − first key of the block). Then per activation:
+ * `bias` (0 = none) is the row's ALiBi, one float per key (alibiTable). `maskKind` is this tile's: MASK_NONE for a
+ * tile the mask admits whole. Then per activation:
  * - softmax family, in base 2 (x·log2 e, so p = 2^(x − m) = e^(s − m/log2 e)): p = 2^(x − m_new),
  *   m_new = max(m_old, max x), corr = 2^(m_old − m_new), sum ← sum·corr + Σp. Every exponent is ≤ 0, so
  *   nothing overflows however large the logits.
@@ -84,17 +127,30 @@ export function maskTileEmpty(p: Params, mask: usize, rows: i32, cols: i32): boo
  * there is no scalar tail.
  */
 export function weighRow(
-  p: Params, s: usize, cols: i32, start: i32, limit: i32, pos: i32, slope: f32, mask: usize,
+  p: Params, s: usize, cols: i32, start: i32, limit: i32, bias: usize, maskKind: i32, mask: usize,
   rowMax: usize, rowSum: usize, rowCorr: usize,
 ): void {
   const activation = p.activation;
-  const maskKind = p.maskKind;
   const scale = p.scale;
   const softcap = p.softcap;
   const softmaxFamily = activation <= ACT_SOFTMAX1;
   let vmax = f32x4.splat(NEG_INF);
   let vsum = f32x4.splat(0);
-  if (softmaxFamily && maskKind == MASK_NONE && softcap == 0 && slope == 0 && start <= 0 && limit >= cols && (cols & 3) == 0 && scale > 0) {
+  const plain = softmaxFamily && maskKind == MASK_NONE && softcap == 0 && start <= 0 && limit >= cols && (cols & 3) == 0;
+  if (plain && bias != 0) {
+    // Every key admissible, ALiBi only: x = (s·scale + bias)·log2 e, max, then the exponent pass below.
+    const vscale = f32x4.splat(scale);
+    const vlog2e = f32x4.splat(LOG2E);
+    for (let j = 0; j < cols; j += 4) {
+      const o = <usize>j << 2;
+      const x = f32x4.mul(f32x4.add(f32x4.mul(v128.load(s + o), vscale), v128.load(bias + o)), vlog2e);
+      vmax = f32x4.pmax(vmax, x);
+      v128.store(s + o, x);
+    }
+    softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
+    return;
+  }
+  if (plain && scale > 0) {
     // The common case, a block with nothing to mask: the max of the raw scores times the positive scale is the
     // max of the scaled ones, so the scores need not be stored back before exponentiation.
     for (let j = 0; j < cols; j += 4) vmax = f32x4.pmax(vmax, v128.load(s + (<usize>j << 2)));
@@ -121,8 +177,7 @@ export function weighRow(
   const vscale = f32x4.splat(scale);
   const vlimit = i32x4.splat(limit);
   const vstart = i32x4.splat(start - 1);
-  const vpos = i32x4.splat(pos);
-  const vslope = f32x4.splat(slope);
+  const biased = bias != 0;
   const step = v128.load(LANE_TABLE, 16);
   const ninf = f32x4.splat(NEG_INF);
   const zero = i32x4.splat(0);
@@ -143,7 +198,7 @@ export function weighRow(
     const ptr = s + (<usize>j << 2);
     let x = f32x4.mul(v128.load(ptr), vscale);                                    // scale
     if (capped) x = f32x4.mul(vtanh(f32x4.mul(x, vinvcap)), vcap);                // soft-cap
-    if (slope != 0) x = f32x4.sub(x, f32x4.mul(vslope, f32x4.abs(f32x4.convert_i32x4_s(i32x4.sub(vpos, lane))))); // ALiBi
+    if (biased) x = f32x4.add(x, v128.load(bias + (<usize>j << 2)));                // ALiBi
     let admissible = v128.and(i32x4.gt_s(lane, vstart), i32x4.lt_s(lane, vlimit)); // key lengths, causal, window
     if (maskKind == MASK_ADDITIVE_F32) {
       x = f32x4.add(x, msS != 0 ? v128.load(m) : maskRow);                        // float mask
@@ -169,6 +224,13 @@ export function weighRow(
     store<f32>(rowSum, load<f32>(rowSum) + hsum(vsum));
     return;
   }
+  softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
+}
+
+/** The softmax pass over a row of base-2 logits whose max is in vmax: p = 2^(x − m_new), running sum and max. */
+// @ts-ignore: decorator
+@inline function softmaxExponents(s: usize, cols: i32, vmax: v128, rowMax: usize, rowSum: usize, rowCorr: usize): void {
+  let vsum = f32x4.splat(0);
   const mOld = load<f32>(rowMax);
   const mNew = max(mOld, hmax(vmax));
   // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.

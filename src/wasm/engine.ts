@@ -186,7 +186,12 @@ export function createWasmEngine(
     const qTable = rope === null ? null : ropeTable(rope, rope.positionQ, L);
     const kTable = rope === null || resident !== null ? null : ropeTable(rope, rope.positionK, S);
     const qTablePtr = small(qTable), kTablePtr = small(kTable);
-    const params = attentionParams(plan, resident);
+    // Every pointer is known before the scratch (the last region), so the block is complete when the kernel
+    // sizes its scratch from it.
+    const params = {
+      ...attentionParams(plan, resident), q: qPtr, k: kPtr, v: vPtr, out: target.ptr, mask: maskPtr, weights: weightsPtr,
+      keyLengths: keyLengthsPtr, alibi: alibiPtr, sinks: sinksPtr,
+    };
     let scratchBytes = Infinity;
     if (fitsI32(S, D, Dv)) {
       writeParams(kx.memory.buffer, paramsPtr, params);
@@ -207,11 +212,6 @@ export function createWasmEngine(
       [sinksPtr, plan.sinks], [qTablePtr, qTable], [kTablePtr, kTable]] as const) {
       if (x !== null) new Uint8Array(buffer, at, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
     }
-    Object.assign(params, {
-      q: qPtr, k: kPtr, v: vPtr, out: target.ptr, mask: maskPtr, weights: weightsPtr,
-      keyLengths: keyLengthsPtr, alibi: alibiPtr, sinks: sinksPtr,
-    });
-    writeParams(buffer, paramsPtr, params);
     if (rope !== null) {
       kx.ropeInPlace(paramsPtr, qPtr, H, L, qTablePtr);
       if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr);
