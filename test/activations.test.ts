@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ACTIVATIONS } from '../src/index.js';
 import type { Activation, AttentionEngine, AttentionOptions, BackendName, LinearAttentionOptions } from '../src/index.js';
 import { BACKEND_NAMES, allEngines, expectClose, maxAbsError, random } from './helpers.js';
-import { referenceLinear, referenceWithWeights } from './reference.js';
+import { referenceLinear, referenceWithWeights } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {

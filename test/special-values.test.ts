@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ACTIVATIONS } from '../src/index.js';
 import type { Activation, AttentionEngine, AttentionOptions, BackendName } from '../src/index.js';
 import { allEngines, expectClose, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {

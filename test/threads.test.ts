@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AttentionError, createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
 import { expectClose, maxAbsError, random } from './helpers.js';
-import { referenceAttention, referenceWithWeights } from './reference.js';
+import { referenceAttention, referenceWithWeights } from './runtimes/reference.mjs';
 
 const BUILDS = ['wasm-relaxed-simd', 'wasm-simd'] as const;
 const engines = new Map<string, { single: AttentionEngine; two: AttentionEngine; three: AttentionEngine }>();
