@@ -13,11 +13,14 @@ export interface TileEdges {
   queries: number[];
   /** Key counts around the key panel, the key block and 2 key blocks (ascending, ≥ 1). */
   keys: number[];
+  /** Every query and key count above (ascending). */
+  all: number[];
   /** Decode blocks (fewer than 4 query rows): keys per block and the key counts around it. */
   decode: { rows: number; block: number; keys: number[] }[];
 }
 export function tileEdges(blocks: Blocks): TileEdges;
 export function allTileEdges(blockings: readonly Blocks[]): TileEdges;
+export function edgePairs(edges: TileEdges): [seqQ: number, seqK: number][];
 
 type Shape = Pick<RefOptions, 'batch' | 'heads' | 'seqQ' | 'seqK' | 'headDim' | 'kvHeads' | 'headDimV'>;
 export function inputs(o: Shape, seed: number): { q: Float32Array; k: Float32Array; v: Float32Array };

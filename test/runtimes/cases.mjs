@@ -26,9 +26,9 @@ const sorted = (xs) => [...new Set(xs)].filter((x) => x >= 1).sort((a, b) => a -
 /**
  * The sizes at the edges of a backend's blocking `{ queries, keys }` (BACKENDS[i].blocks): 1, and n − 1, n, n + 1
  * for n = the 4-row micro-tile, the query block and 2 query blocks (query counts), the 8-key panel, the key block
- * and 2 key blocks (key counts). Blocks of fewer than 4 query rows (decode) sweep up to ⌊queries·keys / rows⌋
- * rounded down to 64 keys at a time: `decode` lists, for rows 1–3, that block and the key counts around it
- * (only where it is longer than an ordinary key block).
+ * and 2 key blocks (key counts); `all` is both. Blocks of fewer than 4 query rows (decode) sweep up to
+ * ⌊queries·keys / rows⌋ rounded down to 64 keys at a time: `decode` lists, for rows 1–3, that block and the key
+ * counts around it (only where it is longer than an ordinary key block).
  */
 export function tileEdges({ queries, keys }) {
   const decode = [];
@@ -36,11 +36,9 @@ export function tileEdges({ queries, keys }) {
     const block = Math.floor((queries * keys) / rows) & ~63;
     if (block > keys) decode.push({ rows, block, keys: around(block) });
   }
-  return {
-    queries: sorted([1, ...around(MICRO_TILE.rows), ...around(queries), ...around(2 * queries)]),
-    keys: sorted([1, ...around(MICRO_TILE.keys), ...around(keys), ...around(2 * keys)]),
-    decode,
-  };
+  const q = sorted([1, ...around(MICRO_TILE.rows), ...around(queries), ...around(2 * queries)]);
+  const k = sorted([1, ...around(MICRO_TILE.keys), ...around(keys), ...around(2 * keys)]);
+  return { queries: q, keys: k, all: sorted([...q, ...k]), decode };
 }
 
 /** The union of the tile edges of several blockings (e.g. `BACKENDS.map((b) => b.blocks)`). */
@@ -51,8 +49,24 @@ export function allTileEdges(blockings) {
   return {
     queries: sorted(each.flatMap((e) => e.queries)),
     keys: sorted(each.flatMap((e) => e.keys)),
+    all: sorted(each.flatMap((e) => e.all)),
     decode: [...decode.values()].sort((a, b) => a.rows - b.rows || a.block - b.block),
   };
+}
+
+/**
+ * [seqQ, seqK] pairs over tile edges: every count squared, and the i-th query count with the i-th key count in
+ * ascending and in descending order (the shorter list wrapping around), so each edge meets small and large partners.
+ */
+export function edgePairs({ queries, keys, all }) {
+  const pairs = all.map((n) => [n, n]);
+  const n = Math.max(queries.length, keys.length);
+  for (let i = 0; i < n; i++) {
+    pairs.push([queries[i % queries.length], keys[i % keys.length]]);
+    pairs.push([queries[i % queries.length], keys[(2 * n - 1 - i) % keys.length]]);
+  }
+  const seen = new Set();
+  return pairs.filter(([l, s]) => !seen.has(`${l} ${s}`) && seen.add(`${l} ${s}`));
 }
 
 /** q, k, v for options `o` from three consecutive seeds (any layout: the lengths are the same). */
