@@ -37,6 +37,7 @@ function headOf(x, layout, b, h, heads, rows, dim) {
  */
 function rotate(x, rows, D, p0, rope) {
   const dims = rope.dims ?? D;
+  if (dims % 2 !== 0 || dims > D) throw new Error(`reference: rope dims ${dims} must be even and at most headDim ${D}`);
   const half = dims / 2;
   const base = rope.base ?? 10000;
   for (let r = 0; r < rows; r++) {
