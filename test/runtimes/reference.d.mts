@@ -6,7 +6,7 @@ export interface RopeOptions {
   /** f_t = base^(−2t/dims); default 10000. */
   base?: number;
   /** f_t given directly, dims/2 of them. */
-  frequencies?: Float32Array | readonly number[];
+  frequencies?: ArrayLike<number>;
   /** Pairs (2t, 2t+1) instead of (t, t + dims/2). */
   interleaved?: boolean;
   /** Position of query row 0 / key row 0; default 0. */
@@ -23,11 +23,11 @@ export interface RefOptions {
   epsilon?: number; bias?: number; power?: number; softcap?: number;
   /** Key j admissible for query i iff i + off − left ≤ j ≤ i + off + right. */
   window?: readonly [number, number];
-  alibiSlopes?: Float32Array | readonly number[];
-  sinks?: Float32Array | readonly number[];
+  alibiSlopes?: ArrayLike<number>;
+  sinks?: ArrayLike<number>;
   rope?: RopeOptions;
   layout?: 'bhsd' | 'bshd';
-  keyLengths?: Int32Array | readonly number[];
+  keyLengths?: ArrayLike<number>;
 }
 
 export type LinearRefOptions = Omit<RefOptions, 'mask' | 'maskShape' | 'activation' | 'scale' | 'softcap' |
