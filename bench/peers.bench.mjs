@@ -8,7 +8,7 @@ import { Bench } from 'tinybench';
 import { createAttention, isBackendSupported } from '../dist/index.js';
 import { barChartSvg } from './peers/chart.mjs';
 import { createOrtPeer, ORT_VERSION } from './peers/ort.mjs';
-import { referenceAttention, relativeError } from './peers/reference.mjs';
+import { referenceAttention, relativeError } from '../test/runtimes/reference.mjs';
 import { createTfjsPeer, TFJS_VERSION } from './peers/tfjs.mjs';
 import { SHAPES, flops, inputsFor, optionsOf } from './shapes.mjs';
 
@@ -18,7 +18,7 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',
 const shapes = SHAPES.filter((s) => only === null || only.includes(s.id));
 const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 2;
 
-const OURS_TOLERANCE = 1e-5; // max |err| / max |ref|, as in test/helpers.ts (the RESULTS.md text says so too)
+const OURS_TOLERANCE = 1e-5; // max |err| / max |ref|, as in test/runtimes/reference.mjs tolerance() (the RESULTS.md text says so too)
 const PEER_TOLERANCE = 1e-4; // peers use their own exp / summation order
 
 const ENGINES = [

@@ -1,9 +1,10 @@
 // Every activation, soft-capping, returned weights and linear attention, on every backend, against float64.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ACTIVATIONS } from '../src/index.js';
+import { ACTIVATIONS, BACKENDS } from '../src/index.js';
 import type { Activation, AttentionEngine, AttentionOptions, BackendName, LinearAttentionOptions } from '../src/index.js';
 import { BACKEND_NAMES, allEngines, expectClose, maxAbsError, random } from './helpers.js';
-import { referenceLinear, referenceWithWeights } from './reference.js';
+import { allTileEdges } from './runtimes/cases.mjs';
+import { referenceLinear, referenceWithWeights } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {
@@ -26,7 +27,8 @@ const L = 11, S = 21;
 const rowsOff = new Uint8Array(L * S).fill(1).fill(0, 4 * S, 5 * S);
 const floatMask = Float32Array.from(random(L * S, 77), (x) => (x < -0.6 ? -Infinity : x));
 const SHAPES: Shape[] = [
-  ...[1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 127, 129].map((n) => ({ name: `seqK ${n}`, batch: 1, heads: 2, seqQ: 17, seqK: n, headDim: 12 })),
+  // Key counts at every backend's tile edges (BACKENDS[i].blocks).
+  ...allTileEdges(BACKENDS.map((b) => b.blocks)).all.map((n) => ({ name: `seqK ${n}`, batch: 1, heads: 2, seqQ: 17, seqK: n, headDim: 12 })),
   ...[1, 3, 5, 8, 63, 65, 128].map((d) => ({ name: `headDim ${d}`, batch: 1, heads: 1, seqQ: 9, seqK: 33, headDim: d })),
   { name: 'causal top-left', batch: 1, heads: 2, seqQ: 70, seqK: 70, headDim: 8, causal: true },
   { name: 'causal bottom-right 33x129', batch: 1, heads: 2, seqQ: 33, seqK: 129, headDim: 8, causal: 'bottom-right' },

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { createAttention } from '../src/index.js';
 import type { AttentionEngine, AttentionOptions, BackendName } from '../src/index.js';
 import { BACKEND_NAMES, expectClose, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 const SHAPES: AttentionOptions[] = [
   { batch: 1, heads: 2, seqQ: 40, seqK: 130, headDim: 32, causal: 'bottom-right' },

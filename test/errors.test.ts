@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AttentionError, attentionJs, createAttention } from '../src/index.js';
 import type { AttentionEngine, AttentionErrorCode, AttentionOptions, BackendName } from '../src/index.js';
 import { BACKEND_NAMES, allEngines, expectClose, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // A runtime without wasm SIMD, as the package sees it: WebAssembly.validate rejects both builds.
 import { afterEach, expect, test, vi } from 'vitest';
 import { expectClose, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 afterEach(() => {
   vi.restoreAllMocks();

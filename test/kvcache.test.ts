@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createAttention } from '../src/index.js';
 import type { AttentionEngine, BackendName, KVAttendOptions } from '../src/index.js';
 import { BACKEND_NAMES, allEngines, expectClose, maxAbsError, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { createAttention } from '../src/index.js';
 import { expectClose, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 describe.each(['wasm-relaxed-simd', 'wasm-simd'] as const)('%s memory', (backend) => {
   test('10 000 calls of mixed shapes do not grow memory past the largest call', async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ACTIVATIONS, AttentionError } from '../src/index.js';
 import type { Activation, AttentionEngine, AttentionOptions, BackendName } from '../src/index.js';
 import { allEngines, expectClose, random } from './helpers.js';
-import { referenceWithWeights } from './reference.js';
+import { referenceWithWeights } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { ACTIVATIONS, AttentionError, createAttention } from '../src/index.js';
 import type { AttentionEngine, AttentionOptions, BackendName } from '../src/index.js';
 import { BACKEND_NAMES, expectClose, random } from './helpers.js';
-import { referenceWithWeights } from './reference.js';
+import { referenceWithWeights } from './runtimes/reference.mjs';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -2,10 +2,10 @@
 // the same NaN / ±Infinity pattern element by element, and the same finite values — for every activation, and
 // softmax follows the documented rules exactly.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ACTIVATIONS } from '../src/index.js';
+import { ACTIVATIONS, BACKENDS } from '../src/index.js';
 import type { Activation, AttentionEngine, AttentionOptions, BackendName } from '../src/index.js';
 import { allEngines, expectClose, random } from './helpers.js';
-import { referenceAttention } from './reference.js';
+import { referenceAttention } from './runtimes/reference.mjs';
 
 let engines: Map<BackendName, AttentionEngine>;
 beforeAll(async () => {
@@ -13,9 +13,11 @@ beforeAll(async () => {
 });
 afterAll(() => engines.forEach((e) => e.dispose()));
 
-const B = 1, H = 2, L = 5, S = 140, D = 8; // S crosses the wasm kernels' 128-key block
+const KEY_BLOCK = Math.max(...BACKENDS.map((b) => b.blocks.keys)); // the wasm kernels' key block
+const B = 1, H = 2, L = 5, S = KEY_BLOCK + 12, D = 8; // S crosses the key block
 const ROW = 2; // the query row that gets the special value
-const KEYS = [1, 133]; // a key in the first block and one in the second
+const KEYS = [1, KEY_BLOCK + 5]; // a key in the first block and one in the second
+const MIDDLE = KEY_BLOCK / 2 + 2; // a key in the middle of the first block
 const activations: readonly Activation[] = Array.isArray(ACTIVATIONS) && ACTIVATIONS.length > 0 ? ACTIVATIONS : ['softmax'];
 
 interface Case {
@@ -86,9 +88,9 @@ describe.each(activations)('activation %s', (activation) => {
 
       test(`${value} in v at admissible keys, causal ${causal}`, () => {
         const c = base(causal, activation);
-        // Key 0 is admissible for every row in every causal mode; key 66 only without causal.
+        // Key 0 is admissible for every row in every causal mode; key MIDDLE only without causal.
         c.v[0 * D + 2] = value;
-        if (!causal) c.v[66 * D + 6] = value;
+        if (!causal) c.v[MIDDLE * D + 6] = value;
         const out = runAll(c, `${activation} v=${value}`);
         if (activation === 'softmax') {
           rowsOf(out).forEach((row, r) => {
@@ -107,7 +109,7 @@ describe.each(activations)('activation %s', (activation) => {
         const c = base(causal, activation);
         const mask = random(L * S, 14);
         mask[ROW * S + 0] = value;
-        mask[ROW * S + 66] = value;
+        mask[ROW * S + MIDDLE] = value;
         c.options.mask = mask;
         const out = runAll(c, `${activation} mask=${value}`);
         if (activation === 'softmax') {
@@ -134,7 +136,7 @@ describe.each(activations)('activation %s', (activation) => {
     });
 
     test(`NaN in k or v at keys a row does not admit does not reach that row's scores, causal ${causal}`, () => {
-      // A bool mask excludes keys 1 and 66 for every row; NaN in their k rows must not matter.
+      // A bool mask excludes the KEYS for every row; NaN in their k rows must not matter.
       const c = base(causal, activation);
       for (const j of KEYS) c.k[j * D + 4] = NaN;
       c.options.mask = Uint8Array.from({ length: L * S }, (_, idx) => (KEYS.includes(idx % S) ? 0 : 1));

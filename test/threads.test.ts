@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // The built package: workers load dist/wasm/worker-node.js, a file that only exists after the build (npm test builds first).
-import { AttentionError, createAttention } from '../dist/index.js';
+import { AttentionError, BACKENDS, createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
 import { expectClose, maxAbsError, random } from './helpers.js';
-import { referenceAttention, referenceWithWeights } from './reference.js';
+import { allTileEdges, edgePairs } from './runtimes/cases.mjs';
+import { referenceAttention, referenceWithWeights } from './runtimes/reference.mjs';
 
 const BUILDS = ['wasm-relaxed-simd', 'wasm-simd'] as const;
 const engines = new Map<string, { single: AttentionEngine; two: AttentionEngine; three: AttentionEngine }>();
@@ -30,8 +31,10 @@ type Case = AttentionOptions & { name: string };
 
 function cases(): Case[] {
   const list: Case[] = [];
-  // Query counts around the 64-row work item and the 4-row tile; key counts around the 8-key panel and 128-key block.
-  for (const [L, S] of [[1, 1], [3, 9], [63, 64], [64, 65], [65, 63], [129, 127], [130, 129], [200, 1]] as const) {
+  // Query counts around the work item (one query block) and the 4-row tile; key counts around the 8-key panel and
+  // the key block: the tile edges of the threaded builds' blocking.
+  const edges = allTileEdges(BACKENDS.filter((b) => (BUILDS as readonly string[]).includes(b.name)).map((b) => b.blocks));
+  for (const [L, S] of edgePairs(edges)) {
     list.push({ name: `L${L} S${S}`, batch: 2, heads: 3, seqQ: L, seqK: S, headDim: 13 });
     list.push({ name: `L${L} S${S} causal`, batch: 1, heads: 4, seqQ: L, seqK: S, headDim: 8, causal: true });
     list.push({ name: `L${L} S${S} bottom-right`, batch: 1, heads: 2, seqQ: L, seqK: S, headDim: 16, causal: 'bottom-right' });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
 import { startServer } from '../../demo/serve.mjs';
-import { HERE, ROOT, createConsumer, finish, removeConsumer } from './consumer.mjs';
+import { HERE, ROOT, SMOKE_MODULES, createConsumer, finish, removeConsumer } from './consumer.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -67,7 +67,7 @@ async function smokeResult(page, errors, isolated) {
   return `picked ${r.picked}; ${r.checks} checks over ${r.supported.join(', ')}; worst error ${r.worstError.toExponential(2)}; ${threads}`;
 }
 
-const dir = createConsumer(['smoke.mjs']);
+const dir = createConsumer(SMOKE_MODULES);
 cpSync(join(HERE, 'pages/smoke.html'), join(dir, 'smoke.html'));
 cpSync(join(HERE, 'vite-app'), join(dir, 'vite-app'), { recursive: true });
 const site = await startServer(dir, 0, ISOLATION);

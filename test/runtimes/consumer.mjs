@@ -13,8 +13,11 @@ export const HERE = join(ROOT, 'test/runtimes');
 
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 
+/** The smoke suite's modules: copied side by side, so smoke.mjs imports the others by the same relative path. */
+export const SMOKE_MODULES = ['smoke.mjs', 'cases.mjs', 'reference.mjs'];
+
 /** Packs the repo (dist/ must be built) and installs the tarball into a new directory; returns its path. */
-export function createConsumer(files = ['smoke.mjs', 'entry.mjs']) {
+export function createConsumer(files = [...SMOKE_MODULES, 'entry.mjs']) {
   if (!existsSync(join(ROOT, 'dist/index.js'))) throw new Error('dist/ is not built: run `npm run build` first');
   const dir = mkdtempSync(join(tmpdir(), 'wasm-attention-consumer-'));
   const packed = npm(['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], ROOT).trim().split('\n').pop();
