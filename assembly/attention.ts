@@ -20,7 +20,8 @@ export function scratchBytes(params: usize): f64 {
   const dv8 = <f64>ceil8(Dv);
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
   const values = !resident && (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
-  const block = <f64>BR * <f64>blockWidth(p) + <f64>BR * dv8 + <f64>(3 * BR) + <f64>BR * <f64>D;
+  const R = <f64>min(BR, p.L); // rows of the largest block: one query row needs one row of scores, not BR
+  const block = scoreFloats(p) + R * dv8 + <f64>(3 * BR) + R * <f64>D;
   return 4.0 * (keys + values + block + <f64>biasLength(p));
 }
 
@@ -32,6 +33,17 @@ export function scratchBytes(params: usize): f64 {
 // @ts-ignore: decorator
 @inline function decodeWidth(S: i32, rows: i32): i32 {
   return min(ceil8(S), ((BR * BC) / rows) & ~63);
+}
+
+/**
+ * Floats of the score block: rows × keys per block for the largest block (min(BR, L) rows), and for blocks of
+ * fewer than 4 rows their decode width × rows (≤ BR·BC) — such a block also ends any L that is not a multiple of BR.
+ */
+// @ts-ignore: decorator
+@inline function scoreFloats(p: Params): f64 {
+  const R = <f64>min(BR, p.L), S8 = <f64>ceil8(p.S); // f64: huge shapes must report a size, not wrap
+  if (p.returnWeights != 0) return R * S8;
+  return max(R * <f64>BC, min(R * S8, <f64>(BR * BC)));
 }
 
 /** Keys per block: BC, or every key at once when the caller wants the normalised weights. */
@@ -71,11 +83,12 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const kpack = scratch;
   const vpad = kpack + (resident ? 0 : <usize>ceil8(S) * <usize>D << 2);
   const padV = !resident && (Dv & 7) != 0;
+  const R = <usize>min(BR, L); // rows of the largest block (scratchBytes)
   const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
-  const acc = sBuf + (<usize>BR * <usize>bw << 2);
-  const rowState = acc + (<usize>BR * <usize>dv8 << 2);
+  const acc = sBuf + (<usize>scoreFloats(p) << 2); // fits: the host reserved scratchBytes
+  const rowState = acc + (R * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
-  const bias = qpack + (<usize>BR * <usize>D << 2);
+  const bias = qpack + (R * <usize>D << 2);
   const group = H / KVH;
   // Row strides in bytes: (B, seq, heads, dim) rows of one head are `heads` rows apart.
   const qStride = <usize>(bshd ? H * D : D) << 2;

@@ -33,12 +33,12 @@ const NEG_INF: f32 = -Infinity;
 
 /**
  * Starts `rows` rows of query head h: running max −∞ and sum 0; with a sink σ, max σ and sum 1 — the sink is one
- * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0). Maxima are kept in base 2 (·log2 e).
+ * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0).
  */
 export function startRows(p: Params, h: i32, rows: i32, rowMax: usize, rowSum: usize): void {
   let sink = NEG_INF;
   if (p.activation == ACT_SOFTMAX1) sink = 0;
-  else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>h << 2)) * LOG2E;
+  else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>h << 2));
   const sum: f32 = sink == NEG_INF ? 0 : 1;
   for (let r = 0; r < rows; r++) {
     store<f32>(rowMax + (<usize>r << 2), sink);
@@ -119,9 +119,10 @@ export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
  * row's admissible range, relative to the block), with a bool-mask 0 or with a −∞ score get weight exactly 0.
  * `bias` (0 = none) is the row's ALiBi, one float per key (alibiTable). `maskKind` is this tile's: MASK_NONE for a
  * tile the mask admits whole. Then per activation:
- * - softmax family, in base 2 (x·log2 e, so p = 2^(x − m) = e^(s − m/log2 e)): p = 2^(x − m_new),
- *   m_new = max(m_old, max x), corr = 2^(m_old − m_new), sum ← sum·corr + Σp. Every exponent is ≤ 0, so
- *   nothing overflows however large the logits.
+ * - softmax family: p = e^(x − m_new) = 2^((x − m_new)·log2 e), m_new = max(m_old, max x),
+ *   corr = e^(m_old − m_new), sum ← sum·corr + Σp. Scores and maxima stay in natural units and log2 e multiplies
+ *   the difference, which is ≤ 0: every finite score behaves as a finite number (a score of −3.4e38, PyTorch's
+ *   finfo.min padding, is not −∞), and nothing overflows however large the logits.
  * - the others: p = f(x), corr = 1, sum ← sum + Σp (only squared divides by it).
  * `mask` points at this row's first key of the block. Groups are 4 wide and the scratch row is 8-padded, so
  * there is no scalar tail.
@@ -138,12 +139,11 @@ export function weighRow(
   let vsum = f32x4.splat(0);
   const plain = softmaxFamily && maskKind == MASK_NONE && softcap == 0 && start <= 0 && limit >= cols && (cols & 3) == 0;
   if (plain && bias != 0) {
-    // Every key admissible, ALiBi only: x = (s·scale + bias)·log2 e, max, then the exponent pass below.
+    // Every key admissible, ALiBi only: x = s·scale + bias, max, then the exponent pass below.
     const vscale = f32x4.splat(scale);
-    const vlog2e = f32x4.splat(LOG2E);
     for (let j = 0; j < cols; j += 4) {
       const o = <usize>j << 2;
-      const x = f32x4.mul(f32x4.add(f32x4.mul(v128.load(s + o), vscale), v128.load(bias + o)), vlog2e);
+      const x = f32x4.add(f32x4.mul(v128.load(s + o), vscale), v128.load(bias + o));
       vmax = f32x4.pmax(vmax, x);
       v128.store(s + o, x);
     }
@@ -154,16 +154,16 @@ export function weighRow(
     // The common case, a block with nothing to mask: the max of the raw scores times the positive scale is the
     // max of the scaled ones, so the scores need not be stored back before exponentiation.
     for (let j = 0; j < cols; j += 4) vmax = f32x4.pmax(vmax, v128.load(s + (<usize>j << 2)));
-    const c = scale * LOG2E;
     const mOld = load<f32>(rowMax);
-    const mNew = max(mOld, hmax(vmax) * c);
+    const mNew = max(mOld, hmax(vmax) * scale);
     const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
-    const vc = f32x4.splat(c);
+    const vscale = f32x4.splat(scale);
+    const vlog2e = f32x4.splat(LOG2E);
     const vref = f32x4.splat(mRef);
     for (let j = 0; j < cols; j += 4) {
       const ptr = s + (<usize>j << 2);
       // Rounded product, then subtraction (not one fused op): the row's max then gets exactly 2^0 = 1.
-      const e = vexp2(f32x4.sub(f32x4.mul(v128.load(ptr), vc), vref));
+      const e = vexp2(f32x4.mul(f32x4.sub(f32x4.mul(v128.load(ptr), vscale), vref), vlog2e));
       v128.store(ptr, e);
       vsum = f32x4.add(vsum, e);
     }
@@ -184,7 +184,6 @@ export function weighRow(
   const capped = softcap > 0;
   const vcap = f32x4.splat(softcap);
   const vinvcap = f32x4.splat(<f32>1 / softcap);
-  const vlog2e = f32x4.splat(softmaxFamily ? LOG2E : 1);
   let lane = v128.load(LANE_TABLE);
   // A mask broadcast along keys (msS = 0) is one value for the whole row.
   const maskStep: usize = msS != 0 ? (maskKind == MASK_BOOL_U8 ? 4 : 16) : 0;
@@ -207,7 +206,7 @@ export function weighRow(
       admissible = v128.and(admissible, i32x4.ne(bits, zero));
     }
     if (softmaxFamily) {
-      x = v128.bitselect(f32x4.mul(x, vlog2e), ninf, admissible);
+      x = v128.bitselect(x, ninf, admissible);
       vmax = f32x4.pmax(vmax, x);
     } else {
       // A −∞ score (float mask, or ±∞ inputs) is an excluded key for every activation, whatever f(−∞) is.
@@ -227,7 +226,7 @@ export function weighRow(
   softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
 }
 
-/** The softmax pass over a row of base-2 logits whose max is in vmax: p = 2^(x − m_new), running sum and max. */
+/** The softmax pass over a row of logits whose max is in vmax: p = e^(x − m_new), running sum and max. */
 // @ts-ignore: decorator
 @inline function softmaxExponents(s: usize, cols: i32, vmax: v128, rowMax: usize, rowSum: usize, rowCorr: usize): void {
   let vsum = f32x4.splat(0);
@@ -236,9 +235,10 @@ export function weighRow(
   // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
   const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
   const vref = f32x4.splat(mRef);
+  const vlog2e = f32x4.splat(LOG2E);
   for (let j = 0; j < cols; j += 4) {
     const ptr = s + (<usize>j << 2);
-    const e = vexp2(f32x4.sub(v128.load(ptr), vref));
+    const e = vexp2(f32x4.mul(f32x4.sub(v128.load(ptr), vref), vlog2e));
     v128.store(ptr, e);
     vsum = f32x4.add(vsum, e);
   }
@@ -249,7 +249,7 @@ export function weighRow(
 @inline function finishSoftmaxRow(
   mOld: f32, mNew: f32, mRef: f32, vsum: v128, rowMax: usize, rowSum: usize, rowCorr: usize,
 ): void {
-  const corr = sexp2(mOld - mRef);
+  const corr = sexp2((mOld - mRef) * LOG2E);
   store<f32>(rowCorr, corr);
   store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
   store<f32>(rowMax, mNew);

@@ -4,7 +4,7 @@ import { ATTENTION_OPTIONS, planAttention } from './plan.js';
 import type { AttentionPlan } from './plan.js';
 import { planRope } from './plan-model.js';
 import type { RopePlan } from './plan-model.js';
-import { describe, dimension, isFloat32Array, optionsObject, tensor } from './plan-util.js';
+import { describe, dimension, isFloat32Array, optionsObject, readOptions, tensor } from './plan-util.js';
 import type { AttentionOptions, KVAttendOptions, KVCacheOptions } from './types.js';
 
 /** A validated KV-cache configuration. */
@@ -21,12 +21,12 @@ export interface KVCacheShape {
 }
 
 const KV_CACHE_OPTIONS = new Set(['batch', 'kvHeads', 'headDim', 'headDimV', 'capacity', 'rope', 'layout']);
-const KV_ATTEND_OPTIONS = new Set([...ATTENTION_OPTIONS].filter((k) =>
+export const KV_ATTEND_OPTIONS = new Set([...ATTENTION_OPTIONS].filter((k) =>
   !['batch', 'kvHeads', 'seqK', 'headDim', 'headDimV', 'rope', 'keyLengths'].includes(k)));
 
 /** Validates createKVCache options (both backends). */
 export function planKVCache(options: KVCacheOptions): KVCacheShape {
-  optionsObject(options, KV_CACHE_OPTIONS);
+  options = readOptions(options, KV_CACHE_OPTIONS);
   const batch = dimension(options.batch, 'options.batch');
   const kvHeads = dimension(options.kvHeads, 'options.kvHeads');
   const headDim = dimension(options.headDim, 'options.headDim');

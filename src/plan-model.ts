@@ -1,7 +1,7 @@
 // Validation of the options real models need (window, ALiBi, sinks, RoPE, layout, key lengths). Every array is
 // copied here, so what the kernels read is exactly what was validated, whatever the caller does later.
 import { AttentionError } from './errors.js';
-import { describe, isFloat32Array, optionsObject } from './plan-util.js';
+import { describe, isFloat32Array, readOptions } from './plan-util.js';
 import type { Layout, ModelOptions, RopeOptions } from './types.js';
 
 /** A validated rotary embedding: the dims/2 frequencies in float64 and the positions of row 0. */
@@ -61,8 +61,7 @@ function position(value: unknown, name: string): number {
 
 /** Validates `rope` against headDim (`name` is where it was given: options.rope). */
 export function planRope(value: unknown, headDim: number, name = 'options.rope'): RopePlan {
-  optionsObject(value, ROPE_OPTIONS, name);
-  const r = value as RopeOptions;
+  const r = readOptions<RopeOptions>(value, ROPE_OPTIONS, name);
   const dims = r.dims === undefined ? headDim : r.dims;
   if (typeof dims !== 'number' || !Number.isSafeInteger(dims) || dims < 2 || dims % 2 !== 0 || dims > headDim) {
     throw new AttentionError('INVALID_OPTION', `must be an even integer from 2 to headDim = ${headDim}, got ${describe(r.dims)}`, `${name}.dims`);

@@ -19,6 +19,7 @@ export function dimension(value: unknown, name: string): number {
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (typeof value === 'bigint') return `${value}n (a BigInt)`;
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
   if (typeof value === 'string') return JSON.stringify(value);
   return String(value);
@@ -40,13 +41,35 @@ export function tensor(value: unknown, name: string, expected: number, shape: st
   return value;
 }
 
-export function optionsObject(options: unknown, known: ReadonlySet<string>, name = 'options'): void {
-  if (typeof options !== 'object' || options === null) {
+/**
+ * The options as one plain snapshot: every known option read exactly once (through getters and the prototype
+ * chain, as a caller's object means it), and any other property name anywhere on its prototype chain (own or
+ * inherited, enumerable or not: a class getter `casual` too) rejected as unknown. Everything after this reads the
+ * snapshot, so no user code runs later in the call: a getter cannot change an input, dispose the engine or
+ * shrink a buffer once validation has started.
+ */
+export function readOptions<T extends object>(options: unknown, known: ReadonlySet<string>, name = 'options'): T {
+  if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options)) {
     throw new AttentionError('INVALID_TYPE', `must be an options object, got ${describe(options)}`, name);
   }
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new AttentionError('INVALID_OPTION', 'unknown option', `${name}.${key}`);
+  for (let o: object | null = options; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      if (!known.has(key) && !(key === 'constructor' && o !== options)) {
+        throw new AttentionError('INVALID_OPTION', 'unknown option', `${name}.${key}`);
+      }
+    }
   }
+  const snapshot: Record<string, unknown> = {};
+  for (const key of known) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined) snapshot[key] = value;
+  }
+  return snapshot as T;
+}
+
+/** Validates an options object (see {@link readOptions}) without keeping the snapshot. */
+export function optionsObject(options: unknown, known: ReadonlySet<string>, name = 'options'): void {
+  readOptions(options, known, name);
 }
 
 export function finite(value: unknown, name: string, min = -Infinity): number {

@@ -62,7 +62,7 @@ export const ATTENTION_OPTIONS = new Set([
   ...SHAPE_OPTIONS, 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap', 'returnWeights',
   'window', 'alibiSlopes', 'sinks', 'rope', 'layout', 'keyLengths',
 ]);
-const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
+export const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
 /** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
 const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
 

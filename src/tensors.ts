@@ -47,17 +47,18 @@ export interface Resolved {
   readonly inPlace: number | null;
 }
 
-/** Resolves q/k/v/out arguments for the engine `owner`; `lookup` finds a live tensor viewing `array`, if any. */
+/**
+ * Resolves q/k/v/out arguments for the engine `owner`. `locate` gives the byte offset of a view of the engine's own
+ * memory (any view inside a live tensor: `tensor.array`, a subarray of it) so it is used in place by offset —
+ * the view itself would be detached if the call grows memory — or null for an ordinary array.
+ */
 export function resolveArgument(
-  value: unknown, name: string, owner: object, lookup: (array: Float32Array) => EngineTensor | undefined,
+  value: unknown, name: string, owner: object, locate: (view: ArrayBufferView, name: string) => number | null,
 ): Resolved {
   if (value instanceof EngineTensor) {
     if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
     return { array: value.array, inPlace: value.owner === owner ? value.byteOffset : null };
   }
-  if (isFloat32Array(value)) {
-    const tensor = lookup(value);
-    if (tensor !== undefined) return { array: value, inPlace: tensor.byteOffset };
-  }
+  if (isFloat32Array(value)) return { array: value, inPlace: locate(value, name) };
   return { array: value, inPlace: null };
 }

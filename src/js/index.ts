@@ -1,7 +1,8 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
-import { planAppend, planAttend, planKVCache } from '../plan-kv.js';
+import { ATTENTION_OPTIONS, LINEAR_OPTIONS, allocateOutput, dimension, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
+import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
+import { readOptions } from '../plan-util.js';
 import { EngineTensor } from '../tensors.js';
 import type {
   AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
@@ -38,7 +39,8 @@ function intoOutput(out: Float32Array, inputs: readonly (ArrayBufferView | null)
  */
 export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
 export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array;
-export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array | AttentionWithWeights {
+export function attention(q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions): Float32Array | AttentionWithWeights {
+  const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS); // the only read of the caller's object
   const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
   const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
   const plan = planAttention(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
@@ -50,7 +52,8 @@ export function attention(q: TensorInput, k: TensorInput, v: TensorInput, option
 }
 
 /** Linear attention in plain JavaScript, synchronously; see {@link AttentionEngine.linearAttention}. */
-export function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array {
+export function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, raw: LinearAttentionOptions): Float32Array {
+  const options = readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS);
   const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
   const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
   const plan = planLinear(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
@@ -100,7 +103,8 @@ function createJsKVCache(options: KVCacheOptions, engineAlive: () => void): KVCa
       }
       length += n;
     },
-    attend: ((q: TensorInput, options: KVAttendOptions) => {
+    attend: ((q: TensorInput, raw: KVAttendOptions) => {
+      const options = readOptions<KVAttendOptions>(raw, KV_ATTEND_OPTIONS);
       alive();
       const qa = arrayOf(q, 'q') as Float32Array;
       const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
@@ -132,11 +136,14 @@ export function createJsAttention(): AttentionEngine {
     backend: 'js',
     threads: 1,
     memoryBytes: 0,
-    attention: ((q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions) => {
+    // Options are read before the liveness check: a getter that disposes the engine is seen.
+    attention: ((q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions) => {
+      const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS);
       live();
       return attention(q, k, v, options);
     }) as AttentionEngine['attention'],
-    linearAttention(q, k, v, options) {
+    linearAttention(q, k, v, raw) {
+      const options = readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS);
       live();
       return linearAttention(q, k, v, options);
     },

@@ -6,8 +6,9 @@
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, dimension, isFloat32Array, planAttention, planLinear, weightsLength } from '../plan.js';
-import { planAppend, planAttend, planKVCache } from '../plan-kv.js';
+import { ATTENTION_OPTIONS, LINEAR_OPTIONS, allocateOutput, dimension, isFloat32Array, planAttention, planLinear, weightsLength } from '../plan.js';
+import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
+import { readOptions } from '../plan-util.js';
 import type { AttentionPlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
@@ -30,14 +31,17 @@ const I32_MAX = 2 ** 31 - 1;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const fitsI32 = (...dims: number[]) => dims.every((d) => d <= I32_MAX);
 
-/** Validates `maxMemoryBytes` of createAttention. */
+/**
+ * Validates `maxMemoryBytes` of createAttention: wasm memory grows in 64 KiB pages, so the cap is rounded down to
+ * a whole page (at least one) and the engine never holds more than the cap.
+ */
 export function memoryLimit(value: unknown): number {
   if (value === undefined) return WASM32_MAX_BYTES;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new AttentionError('INVALID_OPTION', `must be a positive number of bytes, got ${String(value)}`,
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < PAGE_BYTES) {
+    throw new AttentionError('INVALID_OPTION', `must be a number of bytes ≥ ${PAGE_BYTES} (one wasm page), got ${String(value)}`,
       'options.maxMemoryBytes');
   }
-  return Math.min(value, WASM32_MAX_BYTES);
+  return Math.floor(Math.min(value, WASM32_MAX_BYTES) / PAGE_BYTES) * PAGE_BYTES;
 }
 
 /** Byte offsets of one call's arena regions; `end` is checked before anything is written. */
@@ -56,6 +60,13 @@ class Layout {
     return arg.inPlace ?? this.region(bytes);
   }
 }
+
+/**
+ * Threaded engines dropped without dispose(): their workers (OS threads, each holding the shared memory) are
+ * stopped once the engine is garbage-collected. The registry holds only the pool, never the engine.
+ */
+const unreachable = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry<ThreadPool>((pool) => pool.stop()) : null;
 
 /**
  * An engine on the kernels `initial`; with a `pool`, attention calls are shared among its threads (`initial` is then
@@ -106,13 +117,21 @@ export function createWasmEngine(
     return heap.allocate(bytes);
   }
 
-  function lookup(array: Float32Array): EngineTensor | undefined {
-    if (kernels === null || array.buffer !== kernels.memory.buffer) return undefined;
-    const t = tensors.get(array.byteOffset);
-    return t !== undefined && t.length === array.length ? t : undefined;
+  /**
+   * The byte offset of a view of this engine's memory, or null for any other array. A view must lie inside a live
+   * tensor: anything else would read arena memory of an earlier call (stale) or freed memory.
+   */
+  function locate(view: ArrayBufferView, name: string): number | null {
+    if (kernels === null || view.buffer !== kernels.memory.buffer) return null;
+    const start = view.byteOffset, end = start + view.byteLength;
+    for (const t of tensors.values()) {
+      if (start >= t.byteOffset && end <= t.byteOffset + t.length * 4) return start;
+    }
+    throw new AttentionError('INVALID_TYPE',
+      'is a view of engine memory outside any live tensor (it would read memory the engine reuses): use a tensor from alloc() or a copy', name);
   }
 
-  const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, lookup);
+  const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, locate);
 
   /** Copies an argument to `at`; a tensor already in engine memory only when `always` (its own copy to modify). */
   function copyIn(buffer: ArrayBuffer, at: number, arg: Resolved | Float32Array | Uint8Array, always = false): void {
@@ -150,13 +169,17 @@ export function createWasmEngine(
     return out.inPlace === null ? (out.array as Float32Array) : null;
   }
 
-  /** The call's result: the filled array, or a fresh view of an in-place `out` (memory may have grown). */
+  /**
+   * The call's result: the filled array, or for an `out` in engine memory `out` itself — unless the call grew
+   * memory, which detaches every earlier view: then a view of the same elements in the new buffer.
+   */
   function deliver(
     kx: KernelExports, target: { ptr: number; inPlace: boolean }, out: Resolved | null, outArg: unknown,
     result: Float32Array | null, length: number,
   ): Float32Array {
     const buffer = kx.memory.buffer;
-    const fresh = () => (outArg instanceof EngineTensor ? outArg.array : new Float32Array(buffer, out!.inPlace!, length));
+    const fresh = () => outArg instanceof EngineTensor ? outArg.array
+      : isFloat32Array(outArg) && outArg.buffer === buffer ? outArg : new Float32Array(buffer, out!.inPlace!, length);
     if (target.inPlace) return fresh();
     const src = new Float32Array(buffer, target.ptr, length);
     const dst = result ?? fresh();
@@ -177,6 +200,7 @@ export function createWasmEngine(
     const kPtr = resident?.kPtr ?? (rope !== null ? layout.region(kBytes) : layout.input(k!, kBytes));
     const vPtr = resident?.vPtr ?? layout.input(v!, (v!.array as Float32Array).byteLength);
     const maskPtr = layout.region(mask === null ? 0 : mask.byteLength);
+    const maskAt = mask === null ? null : locate(mask, 'options.mask'); // a mask in engine memory is read by offset
     const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
@@ -208,7 +232,11 @@ export function createWasmEngine(
       copyIn(buffer, kPtr, k!, rope !== null);
       copyIn(buffer, vPtr, v!);
     }
-    for (const [at, x] of [[maskPtr, mask], [keyLengthsPtr, plan.keyLengths], [alibiPtr, plan.alibiSlopes],
+    if (mask !== null) {
+      const bytes = new Uint8Array(buffer, maskPtr, mask.byteLength);
+      bytes.set(maskAt === null ? new Uint8Array(mask.buffer, mask.byteOffset, mask.byteLength) : new Uint8Array(buffer, maskAt, mask.byteLength));
+    }
+    for (const [at, x] of [[keyLengthsPtr, plan.keyLengths], [alibiPtr, plan.alibiSlopes],
       [sinksPtr, plan.sinks], [qTablePtr, qTable], [kTablePtr, kTable]] as const) {
       if (x !== null) new Uint8Array(buffer, at, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
     }
@@ -225,7 +253,8 @@ export function createWasmEngine(
     return { output, weights };
   }
 
-  function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array | AttentionWithWeights {
+  function attention(q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions): Float32Array | AttentionWithWeights {
+    const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS); // the only read of the caller's object
     const kx = live();
     const rq = resolve(q, 'q');
     const rk = resolve(k, 'k');
@@ -236,7 +265,8 @@ export function createWasmEngine(
     return runAttention(kx, rq, rk, rv, ro, plan, options, null);
   }
 
-  function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array {
+  function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, raw: LinearAttentionOptions): Float32Array {
+    const options = readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS);
     const kx = live();
     const rq = resolve(q, 'q');
     const rk = resolve(k, 'k');
@@ -329,7 +359,8 @@ export function createWasmEngine(
         kx.kvAppend(paramsPtr);
         length += n;
       },
-      attend: ((q: TensorInput, options: KVAttendOptions) => {
+      attend: ((q: TensorInput, raw: KVAttendOptions) => {
+        const options = readOptions<KVAttendOptions>(raw, KV_ATTEND_OPTIONS);
         const kx = alive();
         const rq = resolve(q, 'q');
         const ro = options?.out === undefined ? null : resolve(options.out, 'options.out');
@@ -354,7 +385,7 @@ export function createWasmEngine(
     return cache;
   }
 
-  return {
+  const engine: AttentionEngine = {
     backend,
     threads,
     get memoryBytes() {
@@ -367,12 +398,17 @@ export function createWasmEngine(
     dispose() {
       if (kernels === null) return;
       kernels = null;
-      pool?.stop();
+      if (pool !== null) {
+        unreachable?.unregister(engine);
+        pool.stop();
+      }
       for (const t of tensors.values()) t.invalidate();
       tensors.clear();
       for (const c of caches) c.invalidate();
       caches.clear();
     },
   };
+  if (pool !== null) unreachable?.register(engine, pool, engine);
+  return engine;
 }
 

@@ -140,6 +140,7 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
   return {
     threads,
     run(kx, params, items, scratch, scratchStride) {
+      if (stopped) throw new AttentionError('DISPOSED', 'this engine was disposed');
       args[PARAMS] = params;
       args[SCRATCH] = scratch;
       args[SCRATCH_STRIDE] = scratchStride;
