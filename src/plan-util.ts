@@ -72,6 +72,18 @@ export function optionsObject(options: unknown, known: ReadonlySet<string>, name
   readOptions(options, known, name);
 }
 
+/**
+ * A finite number rounded to float32, the precision every backend computes in, so all of them use the same
+ * value. A number finite in float64 but not in float32 (|x| > 3.4028235e38) is rejected, not turned into ±∞.
+ */
+export function float32(value: unknown, name: string, min = -Infinity): number {
+  const x = Math.fround(finite(value, name, min));
+  if (!Number.isFinite(x)) {
+    throw new AttentionError('INVALID_OPTION', `must be a finite float32 (|x| ≤ 3.4028235e38), got ${describe(value)}`, name);
+  }
+  return x;
+}
+
 export function finite(value: unknown, name: string, min = -Infinity): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     const what = min === -Infinity ? 'a finite number' : min === 0 ? 'a finite number ≥ 0' : `a finite number ≥ ${min}`;

@@ -3,7 +3,7 @@
 import { AttentionError } from './errors.js';
 import { planModel } from './plan-model.js';
 import type { ModelPlan } from './plan-model.js';
-import { describe, dimension, finite, isFloat32Array, isUint8Array, optionsObject, tensor } from './plan-util.js';
+import { describe, dimension, float32, isFloat32Array, isUint8Array, optionsObject, tensor } from './plan-util.js';
 import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
@@ -120,8 +120,8 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   optionsObject(options, ATTENTION_OPTIONS);
   const shape = planShape(q, k, v, options, resident, options.layout === 'bshd');
 
-  let scale = 1 / Math.sqrt(shape.headDim);
-  if (options.scale !== undefined) scale = finite(options.scale, 'options.scale');
+  let scale = Math.fround(1 / Math.sqrt(shape.headDim));
+  if (options.scale !== undefined) scale = float32(options.scale, 'options.scale');
 
   const { mask, maskKind, maskStrides } = planMask(options, [shape.batch, shape.heads, shape.seqQ, shape.seqK]);
 
@@ -138,8 +138,8 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   }
   let param = 0;
   let power = 0;
-  if (activation === ACT_SQUARED) param = options.epsilon === undefined ? 1e-6 : finite(options.epsilon, 'options.epsilon', 0);
-  if (activation === ACT_SIGMOID) param = options.bias === undefined ? -Math.log(shape.seqK) : finite(options.bias, 'options.bias');
+  if (activation === ACT_SQUARED) param = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
+  if (activation === ACT_SIGMOID) param = Math.fround(options.bias === undefined ? -Math.log(shape.seqK) : float32(options.bias, 'options.bias'));
   if (activation === ACT_RELU) param = 1 / shape.seqK;
   if (activation === ACT_POLYNOMIAL) {
     power = options.power === undefined ? 3 : options.power;
@@ -150,8 +150,12 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   }
   let softcap = 0;
   if (options.softcap !== undefined) {
-    softcap = finite(options.softcap, 'options.softcap', 0);
+    softcap = float32(options.softcap, 'options.softcap', 0);
     if (softcap === 0) throw new AttentionError('INVALID_OPTION', 'must be > 0 (omit it to disable soft-capping)', 'options.softcap');
+    // Its reciprocal must be finite too: below the smallest normal float32 1/softcap overflows.
+    if (softcap < 2 ** -126) {
+      throw new AttentionError('INVALID_OPTION', `must be ≥ 1.1754944e-38 (the smallest normal float32), got ${describe(options.softcap)}`, 'options.softcap');
+    }
   }
   const returnWeights = options.returnWeights === undefined ? false : options.returnWeights;
   if (typeof returnWeights !== 'boolean') {
@@ -165,7 +169,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
 export function planLinear(q: unknown, k: unknown, v: unknown, options: LinearAttentionOptions): LinearPlan {
   optionsObject(options, LINEAR_OPTIONS);
   const shape = planShape(q, k, v, options);
-  const epsilon = options.epsilon === undefined ? 1e-6 : finite(options.epsilon, 'options.epsilon', 0);
+  const epsilon = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
   return { ...shape, epsilon };
 }
 

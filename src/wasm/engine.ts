@@ -199,7 +199,8 @@ export function createWasmEngine(
     const kBytes = resident === null ? (k!.array as Float32Array).byteLength : 0;
     const kPtr = resident?.kPtr ?? (rope !== null ? layout.region(kBytes) : layout.input(k!, kBytes));
     const vPtr = resident?.vPtr ?? layout.input(v!, (v!.array as Float32Array).byteLength);
-    const maskPtr = layout.region(mask === null ? 0 : mask.byteLength);
+    const maskBytes = mask === null ? 0 : mask.byteLength; // taken now: growing memory detaches a view of it
+    const maskPtr = layout.region(maskBytes);
     const maskAt = mask === null ? null : locate(mask, 'options.mask'); // a mask in engine memory is read by offset
     const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
@@ -233,8 +234,8 @@ export function createWasmEngine(
       copyIn(buffer, vPtr, v!);
     }
     if (mask !== null) {
-      const bytes = new Uint8Array(buffer, maskPtr, mask.byteLength);
-      bytes.set(maskAt === null ? new Uint8Array(mask.buffer, mask.byteOffset, mask.byteLength) : new Uint8Array(buffer, maskAt, mask.byteLength));
+      const bytes = new Uint8Array(buffer, maskPtr, maskBytes);
+      bytes.set(maskAt === null ? new Uint8Array(mask.buffer, mask.byteOffset, maskBytes) : new Uint8Array(buffer, maskAt, maskBytes));
     }
     for (const [at, x] of [[keyLengthsPtr, plan.keyLengths], [alibiPtr, plan.alibiSlopes],
       [sinksPtr, plan.sinks], [qTablePtr, qTable], [kTablePtr, kTable]] as const) {
