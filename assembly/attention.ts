@@ -224,7 +224,7 @@ function attendBlock(
     }
 
     // With every key in one block the weights are final once divided by the row's denominator.
-    if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowSum, rowCorr, weights + (<usize>kb << 2));
+    if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowMax, rowSum, rowCorr, weights + (<usize>kb << 2));
 
     // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8)
     const vBlock = v + <usize>kb * vStride;
@@ -251,7 +251,7 @@ function attendBlock(
   // (PyTorch ≥ 2.5, ONNX), never 0/0.
   const dv4 = Dv & ~3;
   for (let r = 0; r < rows; r++) {
-    const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)));
+    const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)), load<f32>(rowMax + (<usize>r << 2)));
     const vinv = f32x4.splat(inv);
     const ar = acc + <usize>r * accStride;
     const or = out + <usize>r * outStride;

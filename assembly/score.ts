@@ -7,7 +7,7 @@ import {
   ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE,
   MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE, Params,
 } from "./params.generated";
-import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vtanh } from "./vmath";
+import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vsoftcap } from "./vmath";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -33,13 +33,15 @@ const NEG_INF: f32 = -Infinity;
 
 /**
  * Starts `rows` rows of query head h: running max −∞ and sum 0; with a sink σ, max σ and sum 1 — the sink is one
- * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0).
+ * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0). Squared keeps the running max of |s|,
+ * from 0.
  */
 export function startRows(p: Params, h: i32, rows: i32, rowMax: usize, rowSum: usize): void {
   let sink = NEG_INF;
   if (p.activation == ACT_SOFTMAX1) sink = 0;
+  else if (p.activation == ACT_SQUARED) sink = 0; // max |s| so far (with sum 0 below)
   else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>h << 2));
-  const sum: f32 = sink == NEG_INF ? 0 : 1;
+  const sum: f32 = sink == NEG_INF || p.activation == ACT_SQUARED ? 0 : 1;
   for (let r = 0; r < rows; r++) {
     store<f32>(rowMax + (<usize>r << 2), sink);
     store<f32>(rowSum + (<usize>r << 2), sum);
@@ -123,7 +125,9 @@ export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
  *   corr = e^(m_old − m_new), sum ← sum·corr + Σp. Scores and maxima stay in natural units and log2 e multiplies
  *   the difference, which is ≤ 0: every finite score behaves as a finite number (a score of −3.4e38, PyTorch's
  *   finfo.min padding, is not −∞), and nothing overflows however large the logits.
- * - the others: p = f(x), corr = 1, sum ← sum + Σp (only squared divides by it).
+ * - squared, scale-free like softmax so Σs² never overflows where the result is finite: p = (x / m_new)², m the
+ *   running max of |x|, corr = (m_old / m_new)², sum ← sum·corr + Σp; the denominator's ε becomes ε / m².
+ * - the others: p = f(x), corr = 1, sum ← sum + Σp.
  * `mask` points at this row's first key of the block. Groups are 4 wide and the scratch row is 8-padded, so
  * there is no scalar tail.
  */
@@ -135,6 +139,7 @@ export function weighRow(
   const scale = p.scale;
   const softcap = p.softcap;
   const softmaxFamily = activation <= ACT_SOFTMAX1;
+  const squared = activation == ACT_SQUARED;
   let vmax = f32x4.splat(NEG_INF);
   let vsum = f32x4.splat(0);
   const plain = softmaxFamily && maskKind == MASK_NONE && softcap == 0 && start <= 0 && limit >= cols && (cols & 3) == 0;
@@ -196,7 +201,7 @@ export function weighRow(
   for (let j = 0; j < cols; j += 4) {
     const ptr = s + (<usize>j << 2);
     let x = f32x4.mul(v128.load(ptr), vscale);                                    // scale
-    if (capped) x = f32x4.mul(vtanh(f32x4.mul(x, vinvcap)), vcap);                // soft-cap
+    if (capped) x = vsoftcap(x, vcap, vinvcap);                                   // soft-cap
     if (biased) x = f32x4.add(x, v128.load(bias + (<usize>j << 2)));                // ALiBi
     let admissible = v128.and(i32x4.gt_s(lane, vstart), i32x4.lt_s(lane, vlimit)); // key lengths, causal, window
     if (maskKind == MASK_ADDITIVE_F32) {
@@ -208,6 +213,9 @@ export function weighRow(
     if (softmaxFamily) {
       x = v128.bitselect(x, ninf, admissible);
       vmax = f32x4.pmax(vmax, x);
+    } else if (squared) {
+      x = v128.and(x, v128.and(admissible, f32x4.ne(x, ninf)));
+      vmax = f32x4.pmax(vmax, f32x4.abs(x));
     } else {
       // A −∞ score (float mask, or ±∞ inputs) is an excluded key for every activation, whatever f(−∞) is.
       admissible = v128.and(admissible, f32x4.ne(x, ninf));
@@ -218,12 +226,35 @@ export function weighRow(
     lane = i32x4.add(lane, step);
     m += maskStep;
   }
-  if (!softmaxFamily) {
+  if (softmaxFamily) softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
+  else if (squared) squares(s, cols, vmax, rowMax, rowSum, rowCorr);
+  else {
     store<f32>(rowCorr, 1);
     store<f32>(rowSum, load<f32>(rowSum) + hsum(vsum));
-    return;
   }
-  softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
+}
+
+/** Squared's pass over a row of scores whose max |x| is in vmax: p = (x / m_new)², running sum and max. */
+// @ts-ignore: decorator
+@inline function squares(s: usize, cols: i32, vmax: v128, rowMax: usize, rowSum: usize, rowCorr: usize): void {
+  const mOld = load<f32>(rowMax);
+  const mNew = max(mOld, hmax(vmax));
+  let vsum = f32x4.splat(0);
+  if (mNew != 0) { // else every score so far is 0 and so is every p (stored x are 0)
+    const vm = f32x4.splat(mNew);
+    for (let j = 0; j < cols; j += 4) {
+      const ptr = s + (<usize>j << 2);
+      const r = f32x4.div(v128.load(ptr), vm); // a division: 1/m overflows for a subnormal m
+      const q = f32x4.mul(r, r);
+      v128.store(ptr, q);
+      vsum = f32x4.add(vsum, q);
+    }
+  }
+  const ratio: f32 = mNew == 0 ? 1 : mOld / mNew;
+  const corr = ratio * ratio;
+  store<f32>(rowCorr, corr);
+  store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
+  store<f32>(rowMax, mNew);
 }
 
 /** The softmax pass over a row of logits whose max is in vmax: p = e^(x − m_new), running sum and max. */
@@ -258,7 +289,6 @@ export function weighRow(
 /** The non-softmax activations of one score vector (masking is applied by the caller). */
 // @ts-ignore: decorator
 @inline function mapScore(x: v128, activation: i32, param: f32, power: i32): v128 {
-  if (activation == ACT_SQUARED) return f32x4.mul(x, x);
   if (activation == ACT_RELU) return f32x4.mul(f32x4.pmax(x, f32x4.splat(0)), f32x4.splat(param));
   if (activation == ACT_SIGMOID) {
     // σ(y) from e = e^(−|y|) ≤ 1: 1/(1+e) for y ≥ 0, e/(1+e) below, so neither branch overflows.
@@ -279,13 +309,18 @@ export function weighRow(
   return result;
 }
 
-/** 1 / the row's denominator: Σp for softmax, Σp² + ε for squared, 1 otherwise; 0 for a zero denominator. */
-export function rowScale(p: Params, sum: f32): f32 {
+/**
+ * 1 / the row's denominator: Σp for softmax, Σ(s/m)² + ε/m² for squared (m = rowMax, the largest |s|), 1
+ * otherwise; 0 for a zero denominator.
+ */
+export function rowScale(p: Params, sum: f32, rowMax: f32): f32 {
   const activation = p.activation;
   if (activation == ACT_SOFTMAX || activation == ACT_SOFTMAX1) return sum == 0 ? 0 : <f32>1 / sum;
   if (activation == ACT_SQUARED) {
-    const d = sum + p.param;
-    return d == 0 ? 0 : <f32>1 / d; // ε = 0 and nothing admissible (or all scores exactly 0): zeros, not 0/0
+    // Nothing admissible, or every score exactly 0: zeros (ε / 0² would be ∞, or 0/0 with ε = 0).
+    if (rowMax == 0) return 0;
+    const d = sum + p.param / rowMax / rowMax; // ε/m² in two divisions: m² alone may underflow or overflow
+    return d == 0 ? 0 : <f32>1 / d;
   }
   return 1;
 }
@@ -295,11 +330,11 @@ export function rowScale(p: Params, sum: f32): f32 {
  * directly, and the row copied to `weights` (S apart); the accumulator restarts from zero (corr 0).
  */
 export function normaliseAndStore(
-  p: Params, sBuf: usize, sStride: usize, rows: i32, cols: i32, rowSum: usize, rowCorr: usize, weights: usize,
+  p: Params, sBuf: usize, sStride: usize, rows: i32, cols: i32, rowMax: usize, rowSum: usize, rowCorr: usize, weights: usize,
 ): void {
   const S = p.S;
   for (let r = 0; r < rows; r++) {
-    const inv = f32x4.splat(rowScale(p, load<f32>(rowSum + (<usize>r << 2))));
+    const inv = f32x4.splat(rowScale(p, load<f32>(rowSum + (<usize>r << 2)), load<f32>(rowMax + (<usize>r << 2))));
     const row = sBuf + <usize>r * sStride;
     for (let j = 0; j < cols; j += 4) {
       v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), inv));

@@ -79,6 +79,27 @@ export const TANH_TABLE: usize = memory.data<f32>([
   return v128.or(magnitude, v128.and(x, sign));
 }
 
+/**
+ * Soft-capping cap·tanh(x/cap) on four lanes (`invcap` = 1/cap), as accurate as vtanh. Where |x/cap| < 0.3125
+ * it is x·(1 + P(y²)·y²) with y = x/cap — the same series as vtanh multiplied out by cap — so a small score
+ * under a huge cap (x = 4e-21, cap = 3e38: y underflows) is still x, not 0.
+ */
+// @ts-ignore: decorator
+@inline export function vsoftcap(x: v128, cap: v128, invcap: v128): v128 {
+  const sign = v128.load32_splat(TANH_TABLE, 20);
+  const one = v128.load32_splat(TANH_TABLE, 24);
+  const y = f32x4.mul(x, invcap);
+  const a = v128.andnot(y, sign);
+  const t = vexp(f32x4.mul(a, v128.load32_splat(TANH_TABLE, 28)));
+  const large = v128.or(f32x4.mul(cap, f32x4.div(f32x4.sub(one, t), f32x4.add(one, t))), v128.and(x, sign));
+  const a2 = f32x4.mul(a, a);
+  let p = vmadd(v128.load32_splat(TANH_TABLE, 12), a2, v128.load32_splat(TANH_TABLE, 8));
+  p = vmadd(p, a2, v128.load32_splat(TANH_TABLE, 4));
+  p = vmadd(p, a2, v128.load32_splat(TANH_TABLE, 0));
+  const small = vmadd(f32x4.mul(p, a2), x, x);
+  return v128.bitselect(small, large, f32x4.lt(a, v128.load32_splat(TANH_TABLE, 16)));
+}
+
 // exp2: 0 magic bias 1.5·2^23 + 127, 1..5 the rr2-p5 coefficients above rescaled to base 2 (c_i·ln2^i:
 // b5..b1), 6 the cutoff −126, 7 log2(e) for callers that fold it into their scale.
 export const EXP2_TABLE: usize = memory.data<f32>([

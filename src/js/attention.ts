@@ -146,7 +146,7 @@ export function attentionRows(
             const x = s[j]!;
             let p = 0; // masked positions contribute exactly 0, whatever f(−∞) would be
             if (x !== -Infinity) {
-              if (activation === ACT_SQUARED) p = f32(x * x);
+              if (activation === ACT_SQUARED) p = x * x; // float64: s² of any float32 s is finite (wasm scales by max |s|)
               else if (activation === ACT_SIGMOID) p = sigmoid(x + param);
               else if (activation === ACT_RELU) p = Math.max(0, x) * param;
               else if (activation === ACT_POLYNOMIAL) p = f32(x ** power) * param;
