@@ -67,39 +67,39 @@ export function maskTile(p: Params, mask: usize, rows: i32, cols: i32): i32 {
   const n = msS != 0 ? cols : 1;      // a mask broadcast along keys has one value per row
   const r1 = msL != 0 ? rows : 1;     // …and along queries one row
   const ninf = f32x4.splat(NEG_INF);
-  const zero = f32x4.splat(0);
-  let any = false, all = true;        // some entry admits / every entry admits unchanged
+  // Per row, OR and AND of every vector (one test per row, not per vector): `some` has a lane that admits,
+  // `every` has all lanes admitting unchanged (bool non-zero; float +0 by bit pattern: −0 and NaN are partial).
+  let some = i32x4.splat(0), every = i32x4.splat(-1);
   for (let r = 0; r < r1; r++) {
     const row = mask + <usize>r * <usize>msL * elt;
     let j = 0;
     if (bool) {
+      const zero = i8x16.splat(0);
       for (; j + 16 <= n; j += 16) {
         const x = v128.load(row + <usize>j);
-        any = any || v128.any_true(x);
-        all = all && i8x16.all_true(x);
-        if (any && !all) return TILE_PARTIAL;
+        some = v128.or(some, x);
+        every = v128.and(every, i8x16.ne(x, zero));
       }
       for (; j < n; j++) {
-        const x = load<u8>(row + <usize>j) != 0;
-        any = any || x;
-        all = all && x;
+        const x = load<u8>(row + <usize>j) != 0 ? -1 : 0;
+        some = v128.or(some, i32x4.splat(x));
+        every = v128.and(every, i32x4.splat(x));
       }
     } else {
       for (; j + 4 <= n; j += 4) {
         const x = v128.load(row + (<usize>j << 2));
-        any = any || !i32x4.all_true(f32x4.eq(x, ninf));
-        all = all && i32x4.all_true(i32x4.eq(x, zero)); // +0 bit pattern exactly: −0 and NaN stay partial
-        if (any && !all) return TILE_PARTIAL;
+        some = v128.or(some, f32x4.ne(x, ninf));
+        every = v128.and(every, i32x4.eq(x, i32x4.splat(0)));
       }
       for (; j < n; j++) {
-        const x = load<f32>(row + (<usize>j << 2));
-        any = any || x != NEG_INF;
-        all = all && reinterpret<i32>(x) == 0;
+        const x = load<i32>(row + (<usize>j << 2));
+        some = v128.or(some, i32x4.splat(reinterpret<f32>(x) != NEG_INF ? -1 : 0));
+        every = v128.and(every, i32x4.splat(x == 0 ? -1 : 0));
       }
     }
-    if (any && !all) return TILE_PARTIAL;
+    if (v128.any_true(some) && !i8x16.all_true(every)) return TILE_PARTIAL;
   }
-  return all ? TILE_FULL : any ? TILE_PARTIAL : TILE_EMPTY;
+  return i8x16.all_true(every) ? TILE_FULL : v128.any_true(some) ? TILE_PARTIAL : TILE_EMPTY;
 }
 
 /**

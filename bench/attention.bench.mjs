@@ -1,11 +1,12 @@
 // npm run bench: every backend of the one list on S1–S5, each activation on S2, and linear vs softmax
 // attention as the sequence grows — all in one process, timed with tinybench.
-// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear,long,threads]
+// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear,long,threads,models]
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Bench } from 'tinybench';
 import { ACTIVATIONS, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
 import { SHAPES, flops, inputsFor, optionsOf } from './shapes.mjs';
+import { modelsSection } from './sections/models.mjs';
 
 const args = process.argv.slice(2);
 const listArg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1].split(',') : null);
@@ -210,6 +211,12 @@ if (!skip.includes('threads') && wasmEngines.length > 0) {
     `Speed-up = one thread's median ÷ the threaded median, measured in the same interleaved rounds.\n\n${head}\n${rows.join('\n')}`]);
   console.log(sections.at(-1)[1] + '\n');
   threaded.slice(1).forEach((e) => e.dispose());
+}
+
+// 6. The options real models need: window, block-sparse mask, ALiBi, sinks, RoPE (bench/sections/models.mjs).
+if (!skip.includes('models') && wasmEngines.length > 0) {
+  sections.push(await modelsSection(wasmEngines[0]));
+  console.log(sections.at(-1)[1] + '\n');
 }
 
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
