@@ -89,6 +89,10 @@ export function cases(activations) {
     { name: 'MQA bool mask [H,1,S]', o: { batch: 1, heads: 3, kvHeads: 1, seqQ: 6, seqK: 20, headDim: 7 }, mask: 'bool', maskShape: [3, 1, 20] },
     { name: 'float mask with -Infinity + causal', o: { batch: 2, heads: 1, seqQ: 20, seqK: 24, headDim: 4, causal: 'bottom-right' }, mask: 'float', maskShape: [2, 1, 20, 24] },
     { name: 'fully masked row → zeros', o: { batch: 1, heads: 1, seqQ: 3, seqK: 5, headDim: 3 }, mask: 'none-row' },
+    // The options real models need (issue 9), alone and combined.
+    { name: 'window [40, 2] + ALiBi + key lengths, bottom-right', o: { batch: 2, heads: 2, seqQ: 70, seqK: 140, headDim: 8, causal: 'bottom-right', window: [40, 2], alibiSlopes: Float32Array.of(0.5, 0.125), keyLengths: [140, 77] } },
+    { name: 'RoPE (partial, interleaved) + bshd + GQA 4/2', o: { batch: 1, heads: 4, kvHeads: 2, seqQ: 9, seqK: 130, headDim: 16, layout: 'bshd', rope: { dims: 10, interleaved: true, positionQ: 121 } } },
+    { name: 'sinks + softcap + causal, a row with no key', o: { batch: 1, heads: 2, seqQ: 6, seqK: 4, headDim: 8, causal: 'bottom-right', sinks: Float32Array.of(1, -2), softcap: 3 } },
   ];
   for (const activation of activations) {
     if (activation === 'softmax') continue;
@@ -118,6 +122,7 @@ export function threadCases(activations) {
     { name: 'threads: GQA 8/2 bottom-right 97x150, headDimV 5', o: { batch: 1, heads: 8, kvHeads: 2, seqQ: 97, seqK: 150, headDim: 24, headDimV: 5, causal: 'bottom-right' } },
     { name: 'threads: MQA 6/1 bool mask [S] 70x33', o: { batch: 1, heads: 6, kvHeads: 1, seqQ: 70, seqK: 33, headDim: 8 }, mask: 'bool' },
     { name: 'threads: decode seqQ 1, 8 heads', o: { batch: 1, heads: 8, kvHeads: 2, seqQ: 1, seqK: 90, headDim: 32, causal: 'bottom-right' } },
+    { name: 'threads: window + ALiBi + sinks + RoPE + bshd 150x150', o: { batch: 1, heads: 4, kvHeads: 2, seqQ: 150, seqK: 150, headDim: 16, causal: true, window: [60, 0], alibiSlopes: Float32Array.of(0.5, 0.25, 0.125, 0.0625), sinks: Float32Array.of(0, 1, 2, 3), rope: {}, layout: 'bshd' } },
   ];
   if (activations.includes('sigmoid')) {
     list.push({ name: 'threads: sigmoid causal 100x70', o: { batch: 1, heads: 3, seqQ: 100, seqK: 70, headDim: 16, causal: true, activation: 'sigmoid' } });
