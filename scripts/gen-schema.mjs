@@ -56,6 +56,24 @@ export function writeParams(buffer: ArrayBufferLike, at: number, p: Params): voi
   const f = new Float32Array(buffer, at, ${PARAMS.length});
 ${PARAMS.map(([name, type], w) => `  ${type === 'ptr' ? 'u' : type === 'i32' ? 'i' : 'f'}[${w}] = p.${name};`).join('\n')}
 }
+
+/**
+ * The parameter block mirrored in a JS buffer, for calls made many times a second: fields are set one by one (no
+ * object per call) and \`bytes\` goes into wasm memory in one copy (\`memoryBytes.set(block.bytes, at)\`).
+ */
+export class ParamsBlock {
+  readonly bytes = new Uint8Array(${BYTES});
+  private readonly i = new Int32Array(this.bytes.buffer);
+  private readonly f = new Float32Array(this.bytes.buffer);
+  /** Sets every field to 0. */
+  clear(): void {
+    this.i.fill(0);
+  }
+${PARAMS.map(([name, type, doc], w) => `  /** ${type}: ${doc} */
+  set ${name}(x: number) {
+    this.${type === 'f32' ? 'f' : 'i'}[${w}] = x;
+  }`).join('\n')}
+}
 `;
 
 await writeFile('assembly/params.generated.ts', assembly);

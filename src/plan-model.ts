@@ -1,7 +1,7 @@
 // Validation of the options real models need (window, ALiBi, sinks, RoPE, layout, key lengths). Every array is
 // copied here, so what the kernels read is exactly what was validated, whatever the caller does later.
 import { AttentionError } from './errors.js';
-import { describe, isFloat32Array, readOptions } from './plan-util.js';
+import { describe, isFloat32Array, isInt32Array, readOptions } from './plan-util.js';
 import type { Layout, ModelOptions, RopeOptions } from './types.js';
 
 /** A validated rotary embedding: the dims/2 frequencies in float64 and the positions of row 0. */
@@ -119,7 +119,7 @@ export function planModel(
   if (options.keyLengths !== undefined) {
     const k = options.keyLengths as unknown;
     const name = 'options.keyLengths';
-    if (!Array.isArray(k) && Object.prototype.toString.call(k) !== '[object Int32Array]') {
+    if (!Array.isArray(k) && !isInt32Array(k)) {
       throw new AttentionError('INVALID_TYPE', `must be an Int32Array or number[], got ${describe(k)}`, name);
     }
     const list = Array.from(k as ArrayLike<unknown>);

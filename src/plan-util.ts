@@ -2,13 +2,17 @@
 import { AttentionError } from './errors.js';
 
 /**
- * Typed-array checks that also accept arrays made in another realm (an iframe, a worker's vm context, jsdom),
- * where `instanceof Float32Array` is false for a genuine Float32Array.
+ * The typed array's kind from its internal slot: %TypedArray%.prototype's @@toStringTag getter, a builtin that
+ * returns 'Float32Array', 'Uint8Array', … for a typed array of any realm (an iframe, a worker's vm context,
+ * jsdom) and undefined for anything else. Unlike Object.prototype.toString it reads no property of the value, so
+ * it runs no user code (an own or inherited Symbol.toStringTag is not consulted) and allocates nothing.
  */
-export const isFloat32Array = (x: unknown): x is Float32Array =>
-  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Float32Array]';
-export const isUint8Array = (x: unknown): x is Uint8Array =>
-  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]';
+const typedArrayKind = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
+  .get as (this: unknown) => string | undefined;
+
+export const isFloat32Array = (x: unknown): x is Float32Array => typedArrayKind.call(x) === 'Float32Array';
+export const isUint8Array = (x: unknown): x is Uint8Array => typedArrayKind.call(x) === 'Uint8Array';
+export const isInt32Array = (x: unknown): x is Int32Array => typedArrayKind.call(x) === 'Int32Array';
 
 export function dimension(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -46,19 +50,25 @@ export function tensor(value: unknown, name: string, expected: number, shape: st
  * chain, as a caller's object means it), and any other property name anywhere on its prototype chain (own or
  * inherited, enumerable or not: a class getter `casual` too) rejected as unknown. Everything after this reads the
  * snapshot, so no user code runs later in the call: a getter cannot change an input, dispose the engine or
- * shrink a buffer once validation has started.
+ * shrink a buffer once validation has started. `read`, when given, takes the snapshot (one property read per known
+ * name, written out: what a hot path passes, see plan.ts); otherwise every name of `known` is read in turn.
  */
-export function readOptions<T extends object>(options: unknown, known: ReadonlySet<string>, name = 'options'): T {
+export function readOptions<T extends object>(
+  options: unknown, known: ReadonlySet<string>, name = 'options', read?: (o: Record<string, unknown>) => T,
+): T {
   if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options)) {
     throw new AttentionError('INVALID_TYPE', `must be an options object, got ${describe(options)}`, name);
   }
   for (let o: object | null = options; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
-    for (const key of Object.getOwnPropertyNames(o)) {
+    const keys = Object.getOwnPropertyNames(o);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       if (!known.has(key) && !(key === 'constructor' && o !== options)) {
         throw new AttentionError('INVALID_OPTION', 'unknown option', `${name}.${key}`);
       }
     }
   }
+  if (read !== undefined) return read(options as Record<string, unknown>);
   const snapshot: Record<string, unknown> = {};
   for (const key of known) {
     const value = (options as Record<string, unknown>)[key];

@@ -3,7 +3,7 @@
 import { AttentionError } from './errors.js';
 import { planModel } from './plan-model.js';
 import type { ModelPlan } from './plan-model.js';
-import { describe, dimension, float32, isFloat32Array, isUint8Array, optionsObject, tensor } from './plan-util.js';
+import { describe, dimension, float32, isFloat32Array, isUint8Array, optionsObject, readOptions, tensor } from './plan-util.js';
 import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
@@ -58,13 +58,32 @@ export interface AttentionPlan extends ShapePlan, ModelPlan {
 }
 
 const SHAPE_OPTIONS = ['batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'causal', 'out'];
-export const ATTENTION_OPTIONS = new Set([
-  ...SHAPE_OPTIONS, 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap', 'returnWeights',
-  'window', 'alibiSlopes', 'sinks', 'rope', 'layout', 'keyLengths',
-]);
+
+/**
+ * The snapshot of an attention call's options (readOptions): every option read exactly once, getters and
+ * inherited values included, written out as one object literal so a call reads them with monomorphic loads and
+ * the snapshot always has the same shape. Absent options are undefined. The option names are this literal's keys.
+ */
+export const readAttentionOptions = (o: Record<string, unknown>): AttentionOptions => ({
+  batch: o.batch, heads: o.heads, seqQ: o.seqQ, seqK: o.seqK, headDim: o.headDim, kvHeads: o.kvHeads,
+  headDimV: o.headDimV, causal: o.causal, out: o.out, scale: o.scale, mask: o.mask, maskShape: o.maskShape,
+  activation: o.activation, epsilon: o.epsilon, bias: o.bias, power: o.power, softcap: o.softcap,
+  returnWeights: o.returnWeights, window: o.window, alibiSlopes: o.alibiSlopes, sinks: o.sinks, rope: o.rope,
+  layout: o.layout, keyLengths: o.keyLengths,
+}) as AttentionOptions;
+export const ATTENTION_OPTIONS: ReadonlySet<string> = new Set(Object.keys(readAttentionOptions({})));
+
+/** The snapshot of a caller's attention options (readOptions with readAttentionOptions). */
+export const attentionOptions = (raw: unknown): AttentionOptions =>
+  readOptions(raw, ATTENTION_OPTIONS, 'options', readAttentionOptions);
 export const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
-/** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
-const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
+
+/** A tensor's shape in words, built only for an error message: [batch, heads, seq, dim], or [batch, seq, heads, dim] with 'bshd'. */
+function shapeWords(bshd: boolean, batch: number, h: string, hv: number, seq: string, sv: number, d: string, dv: number): string {
+  return bshd
+    ? `[batch, ${seq}, ${h}, ${d}] = [${batch}, ${sv}, ${hv}, ${dv}] ('bshd')`
+    : `[batch, ${h}, ${seq}, ${d}] = [${batch}, ${hv}, ${sv}, ${dv}]`;
+}
 
 /** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. k and v are not
  * checked when `resident` (they live in a KV cache whose shape is known). */
@@ -83,14 +102,12 @@ function planShape(
       'options.kvHeads');
   }
 
-  // The shape in words for error messages: [batch, heads, seq, dim], or [batch, seq, heads, dim] with 'bshd'.
-  const dims = (h: string, hv: number, seq: string, sv: number, d: string, dv: number) => bshd
-    ? `[batch, ${seq}, ${h}, ${d}] = [${batch}, ${sv}, ${hv}, ${dv}] ('bshd')`
-    : `[batch, ${h}, ${seq}, ${d}] = [${batch}, ${hv}, ${sv}, ${dv}]`;
-  tensor(q, 'q', batch * heads * seqQ * headDim, dims('heads', heads, 'seqQ', seqQ, 'headDim', headDim));
+  const qLength = batch * heads * seqQ * headDim;
+  if (!isFloat32Array(q) || q.length !== qLength) tensor(q, 'q', qLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDim', headDim));
   if (!resident) {
-    tensor(k, 'k', batch * kvHeads * seqK * headDim, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim));
-    tensor(v, 'v', batch * kvHeads * seqK * headDimV, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV));
+    const kLength = batch * kvHeads * seqK * headDim, vLength = batch * kvHeads * seqK * headDimV;
+    if (!isFloat32Array(k) || k.length !== kLength) tensor(k, 'k', kLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim));
+    if (!isFloat32Array(v) || v.length !== vLength) tensor(v, 'v', vLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV));
   }
 
   let causal = false;
@@ -109,21 +126,27 @@ function planShape(
   }
 
   const outLength = batch * heads * seqQ * headDimV;
-  if (options.out !== undefined) {
-    tensor(options.out, 'options.out', outLength, dims('heads', heads, 'seqQ', seqQ, 'headDimV', headDimV));
+  const out = options.out;
+  if (out !== undefined && (!isFloat32Array(out) || out.length !== outLength)) {
+    tensor(out, 'options.out', outLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDimV', headDimV));
   }
   return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, bottomRight, causalOffset, outLength };
 }
 
-/** Validates q, k, v and options; throws {@link AttentionError} naming the first offending argument. */
+const NO_MASK = { mask: null, maskKind: MASK_NONE, maskStrides: Object.freeze([0, 0, 0, 0] as const) } as const;
+
+/**
+ * Validates q, k, v and options (a snapshot: readAttentionOptions); throws {@link AttentionError} naming the first
+ * offending argument. A call without array-valued options allocates its shape and plan and nothing else.
+ */
 export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions, resident = false): AttentionPlan {
-  optionsObject(options, ATTENTION_OPTIONS);
   const shape = planShape(q, k, v, options, resident, options.layout === 'bshd');
 
   let scale = Math.fround(1 / Math.sqrt(shape.headDim));
   if (options.scale !== undefined) scale = float32(options.scale, 'options.scale');
 
-  const { mask, maskKind, maskStrides } = planMask(options, [shape.batch, shape.heads, shape.seqQ, shape.seqK]);
+  const { mask, maskKind, maskStrides } = options.mask === undefined && options.maskShape === undefined
+    ? NO_MASK : planMask(options, [shape.batch, shape.heads, shape.seqQ, shape.seqK]);
 
   const name = options.activation === undefined ? 'softmax' : options.activation;
   const activation = ACTIVATIONS.indexOf(name);
@@ -131,11 +154,10 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     throw new AttentionError('INVALID_OPTION',
       `must be one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${describe(name)}`, 'options.activation');
   }
-  for (const [key, owner] of Object.entries(ACTIVATION_OPTIONS)) {
-    if ((options as unknown as Record<string, unknown>)[key] !== undefined && owner !== name) {
-      throw new AttentionError('INVALID_OPTION', `only applies to activation '${owner}', not '${name}'`, `options.${key}`);
-    }
-  }
+  // Options that belong to one activation only: passing them with another is a mistake worth reporting.
+  if (options.epsilon !== undefined && name !== 'squared') throw onlyFor('epsilon', 'squared', name);
+  if (options.bias !== undefined && name !== 'sigmoid') throw onlyFor('bias', 'sigmoid', name);
+  if (options.power !== undefined && name !== 'polynomial') throw onlyFor('power', 'polynomial', name);
   let param = 0;
   let power = 0;
   if (activation === ACT_SQUARED) param = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
@@ -162,8 +184,18 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     throw new AttentionError('INVALID_OPTION', `must be a boolean, got ${describe(returnWeights)}`, 'options.returnWeights');
   }
   const model = planModel(options, shape.batch, shape.heads, shape.seqQ, shape.seqK, shape.headDim, activation === ACT_SOFTMAX);
-  return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights, ...model };
+  return {
+    batch: shape.batch, heads: shape.heads, kvHeads: shape.kvHeads, seqQ: shape.seqQ, seqK: shape.seqK,
+    headDim: shape.headDim, headDimV: shape.headDimV, causal: shape.causal, bottomRight: shape.bottomRight,
+    causalOffset: shape.causalOffset, outLength: shape.outLength,
+    scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights,
+    window: model.window, alibiSlopes: model.alibiSlopes, sinks: model.sinks, rope: model.rope, layout: model.layout,
+    keyLengths: model.keyLengths,
+  };
 }
+
+const onlyFor = (option: string, owner: Activation, name: string) =>
+  new AttentionError('INVALID_OPTION', `only applies to activation '${owner}', not '${name}'`, `options.${option}`);
 
 /** Validates a linear-attention call. */
 export function planLinear(q: unknown, k: unknown, v: unknown, options: LinearAttentionOptions): LinearPlan {

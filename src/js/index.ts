@@ -1,6 +1,6 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { ATTENTION_OPTIONS, LINEAR_OPTIONS, allocateOutput, dimension, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
+import { LINEAR_OPTIONS, allocateOutput, attentionOptions, dimension, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
 import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import { EngineTensor } from '../tensors.js';
@@ -40,7 +40,7 @@ function intoOutput(out: Float32Array, inputs: readonly (ArrayBufferView | null)
 export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
 export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array;
 export function attention(q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions): Float32Array | AttentionWithWeights {
-  const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS); // the only read of the caller's object
+  const options = attentionOptions(raw); // the only read of the caller's object
   const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
   const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
   const plan = planAttention(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
@@ -138,7 +138,7 @@ export function createJsAttention(): AttentionEngine {
     memoryBytes: 0,
     // Options are read before the liveness check: a getter that disposes the engine is seen.
     attention: ((q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions) => {
-      const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS);
+      const options = attentionOptions(raw);
       live();
       return attention(q, k, v, options);
     }) as AttentionEngine['attention'],

@@ -6,7 +6,7 @@
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
-import { ATTENTION_OPTIONS, LINEAR_OPTIONS, allocateOutput, dimension, isFloat32Array, planAttention, planLinear, weightsLength } from '../plan.js';
+import { LINEAR_OPTIONS, allocateOutput, attentionOptions, dimension, isFloat32Array, isUint8Array, planAttention, planLinear, weightsLength } from '../plan.js';
 import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import type { AttentionPlan } from '../plan.js';
@@ -18,8 +18,8 @@ import type {
 } from '../types.js';
 import { Heap } from './heap.js';
 import type { KernelExports, WasmVariant } from './loader.js';
-import { PARAMS_BYTES, writeParams } from '../params.generated.js';
-import { attentionParams, emptyParams, shapeParams } from './params.js';
+import { PARAMS_BYTES, ParamsBlock, writeParams } from '../params.generated.js';
+import { emptyParams, setAttentionParams, shapeParams } from './params.js';
 import { ropeTable } from '../rope.js';
 import type { ThreadPool } from './pool.js';
 
@@ -27,6 +27,7 @@ const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
 export const WASM32_MAX_BYTES = 2 ** 32;
 const I32_MAX = 2 ** 31 - 1;
+const NO_INPUTS: readonly Resolved[] = [];
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const fitsI32 = (...dims: number[]) => dims.every((d) => d <= I32_MAX);
@@ -58,6 +59,10 @@ class Layout {
   /** An input's offset: in place, or a fresh region it will be copied to. */
   input(arg: Resolved, bytes: number): number {
     return arg.inPlace ?? this.region(bytes);
+  }
+  /** A region for a small per-call array, or 0 for none. */
+  small(x: ArrayBufferView | null): number {
+    return x === null ? 0 : this.region(x.byteLength);
   }
 }
 
@@ -133,20 +138,31 @@ export function createWasmEngine(
 
   const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, locate);
 
+  /**
+   * Whole-memory views of `buffer` (the memory's current buffer), made again only when memory has grown: a call
+   * copies through them by offset instead of creating views of its own.
+   */
+  let views: { buffer: ArrayBufferLike | null; u8: Uint8Array; i32: Int32Array; f32: Float32Array } =
+    { buffer: null, u8: new Uint8Array(0), i32: new Int32Array(0), f32: new Float32Array(0) };
+  function viewsOf(buffer: ArrayBufferLike) {
+    if (views.buffer !== buffer) views = { buffer, u8: new Uint8Array(buffer), i32: new Int32Array(buffer), f32: new Float32Array(buffer) };
+    return views;
+  }
+
   /** Copies an argument to `at`; a tensor already in engine memory only when `always` (its own copy to modify). */
-  function copyIn(buffer: ArrayBuffer, at: number, arg: Resolved | Float32Array | Uint8Array, always = false): void {
+  function copyIn(buffer: ArrayBufferLike, at: number, arg: Resolved | Float32Array | Uint8Array | Int32Array, always = false): void {
+    const { u8, i32, f32 } = viewsOf(buffer);
     if (!ArrayBuffer.isView(arg)) {
       if (arg.inPlace !== null) {
-        if (!always) return;
-        // Memory may have grown since the view was taken: view the tensor in the current buffer.
-        const n = (arg.array as Float32Array).length;
-        new Float32Array(buffer, at, n).set(new Float32Array(buffer, arg.inPlace, n));
+        // Memory may have grown since the view was taken: the tensor is copied by offset in the current buffer.
+        if (always) f32.copyWithin(at >> 2, arg.inPlace >> 2, (arg.inPlace >> 2) + (arg.array as Float32Array).length);
         return;
       }
       arg = arg.array as Float32Array;
     }
-    if (isFloat32Array(arg)) new Float32Array(buffer, at, arg.length).set(arg);
-    else new Uint8Array(buffer, at, arg.length).set(arg);
+    if (isFloat32Array(arg)) f32.set(arg, at >> 2);
+    else if (isUint8Array(arg)) u8.set(arg, at);
+    else i32.set(arg, at >> 2);
   }
 
   /**
@@ -169,57 +185,72 @@ export function createWasmEngine(
     return out.inPlace === null ? (out.array as Float32Array) : null;
   }
 
-  /**
-   * The call's result: the filled array, or for an `out` in engine memory `out` itself — unless the call grew
-   * memory, which detaches every earlier view: then a view of the same elements in the new buffer.
-   */
+  /** `out` as the caller sees it after the call: a view of the same elements in the current buffer, should the
+   * call have grown memory (which detaches every earlier view). */
+  function outView(buffer: ArrayBufferLike, out: Resolved, outArg: unknown, length: number): Float32Array {
+    if (outArg instanceof EngineTensor) return outArg.array;
+    return isFloat32Array(outArg) && outArg.buffer === buffer ? outArg : new Float32Array(buffer, out.inPlace!, length);
+  }
+
+  /** The call's result: the filled array, or for an `out` in engine memory `out` itself (see outView). */
   function deliver(
     kx: KernelExports, target: { ptr: number; inPlace: boolean }, out: Resolved | null, outArg: unknown,
     result: Float32Array | null, length: number,
   ): Float32Array {
     const buffer = kx.memory.buffer;
-    const fresh = () => outArg instanceof EngineTensor ? outArg.array
-      : isFloat32Array(outArg) && outArg.buffer === buffer ? outArg : new Float32Array(buffer, out!.inPlace!, length);
-    if (target.inPlace) return fresh();
-    const src = new Float32Array(buffer, target.ptr, length);
-    const dst = result ?? fresh();
-    dst.set(src);
+    if (target.inPlace) return outView(buffer, out!, outArg, length);
+    const dst = result ?? outView(buffer, out!, outArg, length);
+    const f32 = viewsOf(buffer).f32;
+    const from = target.ptr >> 2;
+    if (length <= 256) { // a loop is cheaper than a view for a few rows (decode steps, tiny calls)
+      for (let i = 0; i < length; i++) dst[i] = f32[from + i]!;
+    } else {
+      dst.set(f32.subarray(from, from + length));
+    }
     return dst;
   }
+
+  /** The call's parameter block, mirrored in JS and copied into wasm memory at paramsPtr once its pointers are known. */
+  const block = new ParamsBlock();
 
   function runAttention(
     kx: KernelExports, q: Resolved, k: Resolved | null, v: Resolved | null, out: Resolved | null,
     plan: AttentionPlan, options: { out?: unknown }, resident: { kPtr: number; vPtr: number; capacity: number } | null,
   ): Float32Array | AttentionWithWeights {
-    const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
+    const { heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
     const layout = new Layout(heap.top);
     const qArray = q.array as Float32Array;
     // RoPE rotates the call's own copies of q and k: tensors in place are copied too, never modified.
     const qPtr = rope !== null ? layout.region(qArray.byteLength) : layout.input(q, qArray.byteLength);
     const kBytes = resident === null ? (k!.array as Float32Array).byteLength : 0;
-    const kPtr = resident?.kPtr ?? (rope !== null ? layout.region(kBytes) : layout.input(k!, kBytes));
-    const vPtr = resident?.vPtr ?? layout.input(v!, (v!.array as Float32Array).byteLength);
+    const kPtr = resident !== null ? resident.kPtr : rope !== null ? layout.region(kBytes) : layout.input(k!, kBytes);
+    const vPtr = resident !== null ? resident.vPtr : layout.input(v!, (v!.array as Float32Array).byteLength);
     const maskBytes = mask === null ? 0 : mask.byteLength; // taken now: growing memory detaches a view of it
     const maskPtr = layout.region(maskBytes);
     const maskAt = mask === null ? null : locate(mask, 'options.mask'); // a mask in engine memory is read by offset
-    const target = outputTarget(out, layout, plan.outLength * 4, resident === null ? [q, k!, v!] : [q]);
+    const target = outputTarget(out, layout, plan.outLength * 4, out === null ? NO_INPUTS : resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
     // The per-call arrays the score stage reads (copied by validation) and RoPE's cos/sin tables.
-    const small = (x: Float32Array | Int32Array | null) => (x === null ? 0 : layout.region(x.byteLength));
-    const keyLengthsPtr = small(plan.keyLengths), alibiPtr = small(plan.alibiSlopes), sinksPtr = small(plan.sinks);
+    const keyLengthsPtr = layout.small(plan.keyLengths), alibiPtr = layout.small(plan.alibiSlopes), sinksPtr = layout.small(plan.sinks);
     const qTable = rope === null ? null : ropeTable(rope, rope.positionQ, L);
     const kTable = rope === null || resident !== null ? null : ropeTable(rope, rope.positionK, S);
-    const qTablePtr = small(qTable), kTablePtr = small(kTable);
+    const qTablePtr = layout.small(qTable), kTablePtr = layout.small(kTable);
     // Every pointer is known before the scratch (the last region), so the block is complete when the kernel
     // sizes its scratch from it.
-    const params = {
-      ...attentionParams(plan, resident), q: qPtr, k: kPtr, v: vPtr, out: target.ptr, mask: maskPtr, weights: weightsPtr,
-      keyLengths: keyLengthsPtr, alibi: alibiPtr, sinks: sinksPtr,
-    };
+    setAttentionParams(block, plan, resident);
+    block.q = qPtr;
+    block.k = kPtr;
+    block.v = vPtr;
+    block.out = target.ptr;
+    block.mask = maskPtr;
+    block.weights = weightsPtr;
+    block.keyLengths = keyLengthsPtr;
+    block.alibi = alibiPtr;
+    block.sinks = sinksPtr;
     let scratchBytes = Infinity;
     if (fitsI32(S, D, Dv)) {
-      writeParams(kx.memory.buffer, paramsPtr, params);
+      viewsOf(kx.memory.buffer).u8.set(block.bytes, paramsPtr);
       scratchBytes = align16(kx.scratchBytes(paramsPtr));
     }
     const scratchPtr = layout.region(scratchBytes * threads);
@@ -234,13 +265,14 @@ export function createWasmEngine(
       copyIn(buffer, vPtr, v!);
     }
     if (mask !== null) {
-      const bytes = new Uint8Array(buffer, maskPtr, maskBytes);
-      bytes.set(maskAt === null ? new Uint8Array(mask.buffer, mask.byteOffset, maskBytes) : new Uint8Array(buffer, maskAt, maskBytes));
+      if (maskAt === null) copyIn(buffer, maskPtr, mask);
+      else viewsOf(buffer).u8.copyWithin(maskPtr, maskAt, maskAt + maskBytes);
     }
-    for (const [at, x] of [[keyLengthsPtr, plan.keyLengths], [alibiPtr, plan.alibiSlopes],
-      [sinksPtr, plan.sinks], [qTablePtr, qTable], [kTablePtr, kTable]] as const) {
-      if (x !== null) new Uint8Array(buffer, at, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
-    }
+    if (plan.keyLengths !== null) copyIn(buffer, keyLengthsPtr, plan.keyLengths);
+    if (plan.alibiSlopes !== null) copyIn(buffer, alibiPtr, plan.alibiSlopes);
+    if (plan.sinks !== null) copyIn(buffer, sinksPtr, plan.sinks);
+    if (qTable !== null) copyIn(buffer, qTablePtr, qTable);
+    if (kTable !== null) copyIn(buffer, kTablePtr, kTable);
     if (rope !== null) {
       kx.ropeInPlace(paramsPtr, qPtr, H, L, qTablePtr);
       if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr);
@@ -255,7 +287,7 @@ export function createWasmEngine(
   }
 
   function attention(q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions): Float32Array | AttentionWithWeights {
-    const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS); // the only read of the caller's object
+    const options = attentionOptions(raw); // the only read of the caller's object
     const kx = live();
     const rq = resolve(q, 'q');
     const rk = resolve(k, 'k');
@@ -399,6 +431,7 @@ export function createWasmEngine(
     dispose() {
       if (kernels === null) return;
       kernels = null;
+      viewsOf(new ArrayBuffer(0)); // drop the views that would keep the memory alive
       if (pool !== null) {
         unreachable?.unregister(engine);
         pool.stop();

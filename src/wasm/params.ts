@@ -1,7 +1,7 @@
 // A plan, field for field, as the kernels' parameter block (src/params.generated.ts, from scripts/schema.mjs).
 // Pointers are filled in by the engine once the call's arena is laid out.
 import { CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE, CAUSAL_TOP_LEFT } from '../params.generated.js';
-import type { Params } from '../params.generated.js';
+import type { Params, ParamsBlock } from '../params.generated.js';
 import type { AttentionPlan, ShapePlan } from '../plan.js';
 
 /** A parameter block with every field 0. */
@@ -24,15 +24,38 @@ export function shapeParams(plan: ShapePlan): Params {
   };
 }
 
-/** The parameter block of an attention call (pointers 0). */
-export function attentionParams(plan: AttentionPlan, resident: { capacity: number } | null): Params {
-  const [msB, msH, msL, msS] = plan.maskStrides;
-  const p = shapeParams(plan);
-  return {
-    ...p, scale: plan.scale, softcap: plan.softcap, maskKind: plan.maskKind, msB, msH, msL, msS,
-    activation: plan.activation, param: plan.param, power: plan.power, returnWeights: plan.returnWeights ? 1 : 0,
-    windowLeft: plan.window?.[0] ?? p.windowLeft, windowRight: plan.window?.[1] ?? p.windowRight,
-    bshd: plan.layout === 'bshd' ? 1 : 0, ropeDims: plan.rope?.dims ?? 0, ropeInterleaved: plan.rope?.interleaved ? 1 : 0,
-    resident: resident === null ? 0 : 1, capacity: resident?.capacity ?? 0,
-  };
+/**
+ * Sets the non-pointer fields of an attention call in `block` (pointers and the rest 0), with no object per call:
+ * the engine fills the call's pointers, then copies the block into wasm memory.
+ */
+export function setAttentionParams(block: ParamsBlock, plan: AttentionPlan, resident: { capacity: number } | null): void {
+  const reach = plan.seqQ + plan.seqK;
+  const strides = plan.maskStrides;
+  block.clear();
+  block.B = plan.batch;
+  block.H = plan.heads;
+  block.KVH = plan.kvHeads;
+  block.L = plan.seqQ;
+  block.S = plan.seqK;
+  block.D = plan.headDim;
+  block.Dv = plan.headDimV;
+  block.causal = !plan.causal ? CAUSAL_NONE : plan.bottomRight ? CAUSAL_BOTTOM_RIGHT : CAUSAL_TOP_LEFT;
+  block.windowLeft = plan.window === null ? reach : plan.window[0];
+  block.windowRight = plan.window === null ? reach : plan.window[1];
+  block.scale = plan.scale;
+  block.softcap = plan.softcap;
+  block.maskKind = plan.maskKind;
+  block.msB = strides[0];
+  block.msH = strides[1];
+  block.msL = strides[2];
+  block.msS = strides[3];
+  block.activation = plan.activation;
+  block.param = plan.param;
+  block.power = plan.power;
+  block.returnWeights = plan.returnWeights ? 1 : 0;
+  block.bshd = plan.layout === 'bshd' ? 1 : 0;
+  block.ropeDims = plan.rope === null ? 0 : plan.rope.dims;
+  block.ropeInterleaved = plan.rope !== null && plan.rope.interleaved ? 1 : 0;
+  block.resident = resident === null ? 0 : 1;
+  block.capacity = resident === null ? 0 : resident.capacity;
 }

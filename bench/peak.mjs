@@ -1,0 +1,81 @@
+// The wasm FMA peak of this machine, measured in the same process as the benchmarks, so every row can report its
+// share of it: 12 independent f32x4.relaxed_madd chains in a loop (enough to cover FMA latency × issue width on
+// current x64 and arm64 cores), 96 flops per iteration. The module is a few hand-assembled bytes (no build step).
+// Where relaxed SIMD is off, the chains use f32x4.mul + f32x4.add (the SIMD build's best), reported as such.
+
+const CHAINS = 12;
+const uleb = (n) => {
+  const out = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+};
+const section = (id, bytes) => [id, ...uleb(bytes.length), ...bytes];
+const f32 = (x) => [...new Uint8Array(new Float32Array([x]).buffer)];
+const SIMD = 0xfd;
+
+/** (func (param $n i32) (result f32)): runs $n iterations of CHAINS chains c ← c·a + b, returns a lane sum. */
+function peakModule(relaxed) {
+  const A = CHAINS, B = CHAINS + 1; // locals after the param: c0..c11, a, b (v128)
+  const body = [];
+  const get = (i) => [0x20, ...uleb(i + 1)];
+  const set = (i) => [0x21, ...uleb(i + 1)];
+  // a = 0.999, b = 1e-3: every chain converges to 1 (no overflow, no subnormals); c_i starts at i.
+  body.push(0x43, ...f32(0.999), SIMD, ...uleb(0x13), ...set(A));
+  body.push(0x43, ...f32(1e-3), SIMD, ...uleb(0x13), ...set(B));
+  for (let i = 0; i < CHAINS; i++) body.push(0x43, ...f32(i), SIMD, ...uleb(0x13), ...set(i));
+  body.push(0x03, 0x40); // loop
+  for (let i = 0; i < CHAINS; i++) {
+    if (relaxed) body.push(...get(i), ...get(A), ...get(B), SIMD, ...uleb(0x105)); // f32x4.relaxed_madd(c, a, b)
+    else body.push(...get(i), ...get(A), SIMD, ...uleb(0xe6), ...get(B), SIMD, ...uleb(0xe4)); // f32x4.mul, f32x4.add
+    body.push(...set(i));
+  }
+  // $n -= 1; br_if 0 ($n != 0)
+  body.push(0x20, 0, 0x41, 1, 0x6b, 0x22, 0, 0x0d, 0, 0x0b);
+  body.push(...get(0));
+  for (let i = 1; i < CHAINS; i++) body.push(...get(i), SIMD, ...uleb(0xe4));
+  body.push(SIMD, ...uleb(0x1f), 0, 0x0b); // f32x4.extract_lane 0; end
+  const locals = [1, ...uleb(CHAINS + 2), 0x7b];
+  const func = [...locals, ...body];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 1, 0x7f, 1, 0x7d]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, 4, ...[...'peak'].map((c) => c.charCodeAt(0)), 0, 0]),
+    ...section(10, [1, ...uleb(func.length), ...func]),
+  ]);
+}
+
+/**
+ * GFLOP/s of one core's wasm FMA peak: the best of `rounds` timed runs of ≈ `ms` each (the best, not the median:
+ * a peak is what the core can do when nothing else runs). `relaxed` false where the runtime lacks relaxed SIMD.
+ */
+export function measurePeak({ rounds = 7, ms = 40 } = {}) {
+  const relaxed = WebAssembly.validate(peakModule(true));
+  const bytes = peakModule(relaxed);
+  const { peak } = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+  peak(1e5); // tier up
+  let n = 1e5;
+  for (;;) {
+    const t = performance.now();
+    peak(n);
+    const dt = performance.now() - t;
+    if (dt > ms / 4) {
+      n = Math.ceil((n * ms) / dt);
+      break;
+    }
+    n *= 4;
+  }
+  let best = 0;
+  for (let r = 0; r < rounds; r++) {
+    const t = performance.now();
+    peak(n);
+    const dt = performance.now() - t;
+    best = Math.max(best, (n * CHAINS * 8) / dt / 1e6);
+  }
+  return { gflops: best, relaxed, chains: CHAINS };
+}
