@@ -4,7 +4,8 @@
 // against a running row max, and they are multiplied straight into a BR×Dv accumulator. Extra memory is O(S·D)
 // for the packed keys plus O(BR·(BC + Dv)); the seqQ × seqK score matrix exists only when the caller asks for
 // the weights.
-import { BC, BR, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
+import { ACT_SOFTMAX1, BC, BR, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
+import { softmaxRows4 } from "./score4";
 import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
@@ -238,10 +239,17 @@ function attendBlock(
       }
     }
 
-    // Scores -> weights, updating each row's running max and sum.
+    // Scores -> weights, updating each row's running max and sum; four rows at once where nothing is masked.
+    const plain4 = tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0 && (cols & 3) == 0;
     for (r = 0; r < rows; r++) {
       const i = qb + r * iStep;
       const ro = <usize>r << 2;
+      // Every key of the block admissible to rows r … r + 3: the last row's first key and the first row's last.
+      if (plain4 && (r & 3) == 0 && r + 4 <= rows && rowLo(p, qb + (r + 3) * iStep, off) <= kb && rowHi(p, i, off, keys) - kb >= cols) {
+        softmaxRows4(sBuf + <usize>r * sStride, sStride, cols, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
+        r += 3;
+        continue;
+      }
       let rowBias: usize = 0;
       if (alibi != 0 && hStep != 0) {
         const slopeR = load<f32>(alibi + (<usize>(h + r) << 2));
