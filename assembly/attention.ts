@@ -6,7 +6,7 @@
 // the weights.
 import { ACT_SOFTMAX1, BC, BR, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
 import { softmaxRows4 } from "./score4";
-import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
+import { ceil8, x32_packk_8, x32_packq_4, x32_packv_8, x32_padv_8 } from "./pack";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
 } from "./gemm";
@@ -20,11 +20,22 @@ export function scratchBytes(params: usize): f64 {
   const S = p.S, D = p.D, Dv = p.Dv, resident = p.resident != 0;
   const dv8 = <f64>ceil8(Dv);
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
-  const values = !resident && (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
+  const values = !resident && ((Dv & 7) != 0 || panelValues(p)) ? <f64>S * dv8 : 0.0;
   const R = <f64>blockRows(p); // one query row needs one row of scores, not BR
   const block = scoreFloats(p) + R * dv8 + <f64>(3 * BR) + R * <f64>D;
   return 4.0 * (keys + values + block + <f64>biasLength(p));
 }
+
+/**
+ * Whether values are packed into 8-column panels [ceil8(Dv)/8][S][8] (x32_packv_8) rather than read as rows: then
+ * an f32-pv tile streams 32 contiguous bytes per key instead of touching a new cache line of a full value row for
+ * each (PV at 83 % of peak on S3 with rows). Calls of at least PANEL_V_ROWS query rows, so the pack is paid back.
+ */
+// @ts-ignore: decorator
+@inline function panelValues(p: Params): bool {
+  return p.resident == 0 && p.L >= PANEL_V_ROWS;
+}
+const PANEL_V_ROWS = 16;
 
 /**
  * Keys per block for a block of fewer than 4 query rows (decode), or a grouped decode block: as many as the BR×BC
@@ -100,9 +111,10 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const bw = blockWidth(p);
   const kpack = scratch;
   const vpad = kpack + (resident ? 0 : <usize>ceil8(S) * <usize>D << 2);
-  const padV = !resident && (Dv & 7) != 0;
+  const panelV = panelValues(p);
+  const padV = !resident && !panelV && (Dv & 7) != 0;
   const R = <usize>blockRows(p); // rows of the largest block (scratchBytes)
-  const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
+  const sBuf = vpad + (padV || panelV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>scoreFloats(p) << 2); // fits: the host reserved scratchBytes
   const rowState = acc + (R * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
@@ -112,7 +124,8 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const oStride = <usize>(bshd ? H * Dv : Dv) << 2;
   const kStride = <usize>(bshd && !resident ? KVH * D : D) << 2;
   const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) << 2;
-  const vStride = padV || resident ? <usize>dv8 << 2 : vRowStride;
+  const vStride: usize = panelV ? 32 : padV || resident ? <usize>dv8 << 2 : vRowStride;
+  const vPanel: usize = panelV ? <usize>S << 5 : 32; // bytes between 8-column groups of values
   const capacity = p.capacity;
   const group = H / KVH;
   const grouping = grouped(p);
@@ -143,11 +156,12 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
       if (kvIndex != packedKv) {
         x32_packk_8(kSrc, kStride, S, D, kpack);
-        if (padV) x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
+        if (panelV) x32_packv_8(vSrc, vRowStride, S, Dv, vpad);
+        else if (padV) x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
         packedKv = kvIndex;
       }
       kSrc = kpack;
-      if (padV) vSrc = vpad;
+      if (padV || panelV) vSrc = vpad;
     }
     const rows = grouping ? min(BR, group - inner) : min(BR, L - qb);
     const mask = p.mask + (<usize>b * <usize>p.msB + <usize>h * <usize>p.msH + <usize>qb * <usize>p.msL) * maskElt;
@@ -158,7 +172,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     attendBlock(
       p, b, h, grouping ? 1 : 0, p.q + ioRow0 * (<usize>D << 2), grouping ? <usize>D << 2 : qStride,
       p.out + ioRow0 * (<usize>Dv << 2), grouping ? <usize>Dv << 2 : oStride, rows, qb,
-      kSrc, vSrc, vStride, (rows < 4 || grouping) && weights == 0 ? decodeWidth(S, rows) : bw,
+      kSrc, vSrc, vStride, vPanel, (rows < 4 || grouping) && weights == 0 ? decodeWidth(S, rows) : bw,
       mask, grouping ? p.msH : p.msL, maskElt, weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
       sBuf, acc, rowState, qpack, bias,
     );
@@ -168,12 +182,13 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
 /**
  * One block of `rows` query rows of batch row b against its keys. Row r is query qb + r of head h, or with
  * hStep = 1 (grouped decode) query qb of head h + r. q and out point at the block's first row (rows qStride /
- * oStride bytes apart), kpack at the kv head's packed key panels, v at its value rows (vStride apart), mask at
+ * oStride bytes apart), kpack at the kv head's packed key panels, v at its values (rows vStride apart, 8-column
+ * groups vPanel apart: 32 for value rows, S·32 for panels), mask at
  * the block's first row (rows mRow elements apart).
  */
 function attendBlock(
   p: Params, b: i32, h: i32, hStep: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
-  kpack: usize, v: usize, vStride: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
+  kpack: usize, v: usize, vStride: usize, vPanel: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
   sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize,
 ): void {
   const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
@@ -273,9 +288,9 @@ function attendBlock(
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
       if (sStride == BLOCK_STRIDE) {
-        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
+        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, cols, ar + (<usize>c << 2), accStride, cr);
       } else {
-        for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), accStride, cr);
+        for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c >> 3) * vPanel, vStride, cols, ar + (<usize>c << 2), accStride, cr);
       }
     }
     for (; r < rows; r++) {
@@ -283,8 +298,8 @@ function attendBlock(
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
       let c = 0;
-      for (; c + 32 <= dv8; c += 32) f32_pv_1x32(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
-      for (; c < dv8; c += 8) f32_pv_1x8(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
+      if (vPanel == 32) for (; c + 32 <= dv8; c += 32) f32_pv_1x32(pr, vBlock + (<usize>c << 2), vStride, cols, ar + (<usize>c << 2), cr);
+      for (; c < dv8; c += 8) f32_pv_1x8(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, cols, ar + (<usize>c << 2), cr);
     }
   }
   // out = acc / denominator. A row that admitted no key has acc = 0 and is written as zeros

@@ -66,6 +66,23 @@ const PACKS: PackCase[] = [
     },
   },
   {
+    // v (S,Dv), rows `stride` apart -> panels [ceil8(Dv)/8][S][8]; columns past Dv are 0.
+    name: 'x32_packv_8', shapes: grid([1, 3, 17], EDGES),
+    layout(m, S, Dv) {
+      const w = ceil8(Dv);
+      const stride = Dv + PAD;
+      const v = m.alloc(S * stride);
+      const dst = m.alloc(S * w);
+      const expected = range(S * w).map((i) => {
+        const [panel, j, jj] = [Math.floor(i / (8 * S)), Math.floor(i / 8) % S, i % 8];
+        const c = panel * 8 + jj;
+        return c < Dv ? v + j * stride + c : ZERO;
+      });
+      const sources = range(S * Dv).map((i) => v + Math.floor(i / Dv) * stride + (i % Dv));
+      return { sources, dst, expected, call: (x) => x.x32_packv_8(bytes(v), bytes(stride), S, Dv, bytes(dst)) };
+    },
+  },
+  {
     // Four query rows, rowBytes apart -> [D][4].
     name: 'x32_packq_4', shapes: grid([4], [0, ...EDGES]),
     layout(m, _, D) {

@@ -18,6 +18,7 @@ export interface TestingExports extends KernelExports {
   f32_pv_1x32(p0: number, v: number, vStride: number, J: number, acc: number, corr: number): void;
   x32_packk_8(k: number, rowBytes: number, S: number, D: number, dst: number): void;
   x32_padv_8(v: number, rowBytes: number, S: number, Dv: number, dst: number): void;
+  x32_packv_8(v: number, rowBytes: number, S: number, Dv: number, dst: number): void;
   x32_packq_4(q: number, rowBytes: number, D: number, dst: number): void;
 }
 
