@@ -255,13 +255,19 @@ function attendBlock(
     }
 
     // Scores -> weights, updating each row's running max and sum; four rows at once where nothing is masked.
-    const plain4 = tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0 && (cols & 3) == 0;
+    // A last block of cols % 4 keys (ViT's 197) gets −∞ scores up to the next multiple of 4: weight 0, as if absent.
+    const plain4 = tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0;
+    const cols4 = (cols + 3) & ~3;
     for (r = 0; r < rows; r++) {
       const i = qb + r * iStep;
       const ro = <usize>r << 2;
       // Every key of the block admissible to rows r … r + 3: the last row's first key and the first row's last.
       if (plain4 && (r & 3) == 0 && r + 4 <= rows && rowLo(p, qb + (r + 3) * iStep, off) <= kb && rowHi(p, i, off, keys) - kb >= cols) {
-        softmaxRows4(sBuf + <usize>r * sStride, sStride, cols, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
+        const sr = sBuf + <usize>r * sStride;
+        for (let t: usize = 0; t < 4; t++) {
+          for (let j = cols; j < cols4; j++) store<f32>(sr + t * sStride + (<usize>j << 2), -Infinity);
+        }
+        softmaxRows4(sr, sStride, cols4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
         r += 3;
         continue;
       }
