@@ -15,27 +15,26 @@ const NEG_INF: f32 = -Infinity;
   return f32x4.pmax(v128.shuffle<f32>(x, y, 0, 2, 4, 6), v128.shuffle<f32>(x, y, 1, 3, 5, 7));
 }
 
-/** [Σ a, Σ b, Σ c, Σ d], each summed in hsum's order ((lane 0 + lane 2) + (lane 1 + lane 3)). */
+/**
+ * Two rows' exponents, s ← 2^((s·scale − ref)·log2 e) with the row's ref (lane-splat), in one loop: two
+ * independent chains per step and the constants loaded once for both. Returns the first step of two hsums:
+ * [a0 + a2, a1 + a3, b0 + b2, b1 + b3] of the rows' lane sums (softmaxRows4 finishes them in hsum's order).
+ */
 // @ts-ignore: decorator
-@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const x = f32x4.add(v128.shuffle<f32>(a, b, 0, 1, 4, 5), v128.shuffle<f32>(a, b, 2, 3, 6, 7));
-  const y = f32x4.add(v128.shuffle<f32>(c, d, 0, 1, 4, 5), v128.shuffle<f32>(c, d, 2, 3, 6, 7));
-  return f32x4.add(v128.shuffle<f32>(x, y, 0, 2, 4, 6), v128.shuffle<f32>(x, y, 1, 3, 5, 7));
-}
-
-/** One row's exponents against `ref` (lane-splat): s ← 2^((s·scale − ref)·log2 e); returns the lane sums. */
-// @ts-ignore: decorator
-@inline function exponents(s: usize, cols: i32, vscale: v128, vref: v128): v128 {
+@inline function exponents2(a: usize, b: usize, cols: i32, vscale: v128, refA: v128, refB: v128): v128 {
   const vlog2e = f32x4.splat(LOG2E);
-  let vsum = f32x4.splat(0);
+  let sumA = f32x4.splat(0), sumB = f32x4.splat(0);
   for (let j = 0; j < cols; j += 4) {
-    const ptr = s + (<usize>j << 2);
+    const o = <usize>j << 2;
     // Rounded product, then subtraction (not one fused op): the row's max then gets exactly 2^0 = 1.
-    const e = vexp2(f32x4.mul(f32x4.sub(f32x4.mul(v128.load(ptr), vscale), vref), vlog2e));
-    v128.store(ptr, e);
-    vsum = f32x4.add(vsum, e);
+    const eA = vexp2(f32x4.mul(f32x4.sub(f32x4.mul(v128.load(a + o), vscale), refA), vlog2e));
+    const eB = vexp2(f32x4.mul(f32x4.sub(f32x4.mul(v128.load(b + o), vscale), refB), vlog2e));
+    v128.store(a + o, eA);
+    v128.store(b + o, eB);
+    sumA = f32x4.add(sumA, eA);
+    sumB = f32x4.add(sumB, eB);
   }
-  return vsum;
+  return f32x4.add(v128.shuffle<f32>(sumA, sumB, 0, 1, 4, 5), v128.shuffle<f32>(sumA, sumB, 2, 3, 6, 7));
 }
 
 /**
@@ -59,12 +58,12 @@ export function softmaxRows4(s: usize, sStride: usize, cols: i32, scale: f32, ro
   const mNew = f32x4.max(mOld, f32x4.mul(hmax4(m0, m1, m2, m3), vscale)); // f32x4.max is f32.max lane-wise
   // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
   const mRef = v128.andnot(mNew, f32x4.eq(mNew, f32x4.splat(NEG_INF)));
-  const e0 = exponents(s, cols, vscale, v128.shuffle<f32>(mRef, mRef, 0, 0, 0, 0));
-  const e1 = exponents(s1, cols, vscale, v128.shuffle<f32>(mRef, mRef, 1, 1, 1, 1));
-  const e2 = exponents(s2, cols, vscale, v128.shuffle<f32>(mRef, mRef, 2, 2, 2, 2));
-  const e3 = exponents(s3, cols, vscale, v128.shuffle<f32>(mRef, mRef, 3, 3, 3, 3));
+  const x = exponents2(s, s1, cols, vscale, v128.shuffle<f32>(mRef, mRef, 0, 0, 0, 0), v128.shuffle<f32>(mRef, mRef, 1, 1, 1, 1));
+  const y = exponents2(s2, s3, cols, vscale, v128.shuffle<f32>(mRef, mRef, 2, 2, 2, 2), v128.shuffle<f32>(mRef, mRef, 3, 3, 3, 3));
+  // The hsums' second step: the four rows' sums, each ((lane 0 + lane 2) + (lane 1 + lane 3)) as hsum adds them.
+  const sums = f32x4.add(v128.shuffle<f32>(x, y, 0, 2, 4, 6), v128.shuffle<f32>(x, y, 1, 3, 5, 7));
   const corr = vexp2(f32x4.mul(f32x4.sub(mOld, mRef), f32x4.splat(LOG2E)));
   v128.store(rowCorr, corr);
-  v128.store(rowSum, f32x4.add(f32x4.mul(v128.load(rowSum), corr), hsum4(e0, e1, e2, e3)));
+  v128.store(rowSum, f32x4.add(f32x4.mul(v128.load(rowSum), corr), sums));
   v128.store(rowMax, mNew);
 }
