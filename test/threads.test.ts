@@ -8,14 +8,19 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // The built package: workers load dist/wasm/worker-node.js, a file that only exists after the build (npm test builds first).
 import { AttentionError, BACKENDS, createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
+import { splitPolicy } from '../dist/wasm/pool.js';
 import { expectClose, maxAbsError, random } from './helpers.js';
 import { allTileEdges, edgePairs } from './runtimes/cases.mjs';
 import { referenceAttention, referenceWithWeights } from './runtimes/reference.mjs';
 
 const BUILDS = ['wasm-relaxed-simd', 'wasm-simd'] as const;
+const defaultMinFlops = splitPolicy.minFlops;
 const engines = new Map<string, { single: AttentionEngine; two: AttentionEngine; three: AttentionEngine }>();
 
 beforeAll(async () => {
+  // Share every call among the threads, however small (the engine runs calls below the cost model's threshold on
+  // the caller alone): these tests are about the threaded path.
+  splitPolicy.minFlops = 0;
   for (const backend of BUILDS) {
     engines.set(backend, {
       single: await createAttention({ backend }),
@@ -25,7 +30,10 @@ beforeAll(async () => {
     });
   }
 });
-afterAll(() => engines.forEach((e) => Object.values(e).forEach((x) => x.dispose())));
+afterAll(() => {
+  engines.forEach((e) => Object.values(e).forEach((x) => x.dispose()));
+  splitPolicy.minFlops = defaultMinFlops;
+});
 
 type Case = AttentionOptions & { name: string };
 
@@ -69,6 +77,21 @@ describe.each(BUILDS)('%s with threads', (backend) => {
       const got = e.attention(q, k, v, options);
       expect(maxAbsError(got, want), `${name}, ${e.threads} threads vs 1`).toBe(0);
       expectClose(got, referenceAttention(q, k, v, options), `${name}, ${e.threads} threads`);
+    }
+  });
+
+  test('with the default cost model, calls below and above its threshold are identical to one thread', () => {
+    const { single, two } = engines.get(backend)!;
+    splitPolicy.minFlops = defaultMinFlops;
+    try {
+      // 0.26 MFLOP (run by the caller alone) and 25 MFLOP, MiniLM's shape (shared).
+      for (const options of [{ batch: 1, heads: 2, seqQ: 32, seqK: 32, headDim: 32 }, { batch: 1, heads: 12, seqQ: 128, seqK: 128, headDim: 32 }]) {
+        const n = options.heads * options.seqQ * options.headDim;
+        const [q, k, v] = [random(n, 21), random(n, 22), random(n, 23)];
+        expect(maxAbsError(two.attention(q, k, v, options), single.attention(q, k, v, options))).toBe(0);
+      }
+    } finally {
+      splitPolicy.minFlops = 0;
     }
   });
 

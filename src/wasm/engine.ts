@@ -21,6 +21,7 @@ import type { KernelExports, WasmVariant } from './loader.js';
 import { PARAMS_BYTES, ParamsBlock, writeParams } from '../params.generated.js';
 import { emptyParams, setAttentionParams, shapeParams } from './params.js';
 import { ropeTable } from '../rope.js';
+import { splitPolicy } from './pool.js';
 import type { ThreadPool } from './pool.js';
 
 const PAGE_BYTES = 65536;
@@ -43,6 +44,11 @@ export function memoryLimit(value: unknown): number {
       'options.maxMemoryBytes');
   }
   return Math.floor(Math.min(value, WASM32_MAX_BYTES) / PAGE_BYTES) * PAGE_BYTES;
+}
+
+/** Floating-point operations of an attention call, 2·B·H·L·S·(D + Dv), halved for causal (the threads' cost model). */
+function callFlops(p: AttentionPlan): number {
+  return 2 * p.batch * p.heads * p.seqQ * p.seqK * (p.headDim + p.headDimV) * (p.causal ? 0.5 : 1);
 }
 
 /** Byte offsets of one call's arena regions; `end` is checked before anything is written. */
@@ -278,7 +284,7 @@ export function createWasmEngine(
       if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr);
     }
     const items = kx.workItems(paramsPtr);
-    if (pool !== null && items > 1) pool.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
+    if (pool !== null && items > 1 && callFlops(plan) >= splitPolicy.minFlops) pool.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
     else kx.attention(0, items, 1, paramsPtr, scratchPtr);
     const output = deliver(kx, target, out, options.out, result, plan.outLength);
     if (weights === null) return output;

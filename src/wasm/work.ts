@@ -12,7 +12,34 @@ export const ITEMS = 2;
 export const PENDING = 3;
 export const FAILED = 4;
 export const STOP = 5;
+/** Workers blocked in Atomics.wait for the next call: the caller notifies only when there are any. */
+export const SLEEPERS = 6;
+/** 1 while the caller is blocked in Atomics.wait for PENDING: the last worker notifies only then. */
+export const CALLER_ASLEEP = 7;
 const WORDS = 8;
+
+/**
+ * How long a thread spins (re-reading a shared word) before it blocks in Atomics.wait: a worker after its call for
+ * the next one, the caller for the workers' last items. Waking a blocked thread takes a system call on each side
+ * and tens of microseconds on a busy machine — as long as a whole small call — while back-to-back calls (a model's
+ * layers, a decode loop) arrive within microseconds of each other. Spinning is bounded, so an idle engine sleeps.
+ */
+export const SPIN_MS = 0.5;
+
+/**
+ * Spins until `words[index]` differs from `value` or SPIN_MS pass; returns the last value read. The clock is read
+ * once per 64 loads: a load is a few nanoseconds, a clock read tens.
+ */
+export function spinWhile(words: Int32Array, index: number, value: number): number {
+  const until = performance.now() + SPIN_MS;
+  for (;;) {
+    for (let i = 0; i < 64; i++) {
+      const now = Atomics.load(words, index);
+      if (now !== value) return now;
+    }
+    if (performance.now() > until) return value;
+  }
+}
 
 /** Indices in `args`: the parameter block's offset, thread 0's scratch, and the bytes between threads' scratch. */
 export const PARAMS = 0;
@@ -69,7 +96,13 @@ export interface WorkerInit {
 function serve(kx: KernelExports, control: Control, thread: number, seen: number): void {
   const { words } = control;
   for (;;) {
-    Atomics.wait(words, GENERATION, seen);
+    // The next call: spin a while, then sleep. SLEEPERS is raised before the wait re-checks GENERATION, so a caller
+    // that bumps GENERATION either sees the sleeper and notifies, or the wait sees the new generation and returns.
+    if (spinWhile(words, GENERATION, seen) === seen) {
+      Atomics.add(words, SLEEPERS, 1);
+      Atomics.wait(words, GENERATION, seen);
+      Atomics.sub(words, SLEEPERS, 1);
+    }
     seen = Atomics.load(words, GENERATION);
     if (Atomics.load(words, STOP) !== 0) return;
     try {
@@ -77,7 +110,8 @@ function serve(kx: KernelExports, control: Control, thread: number, seen: number
     } catch {
       Atomics.store(words, FAILED, 1);
     }
-    if (Atomics.sub(words, PENDING, 1) === 1) Atomics.notify(words, PENDING);
+    // The last worker out wakes the caller if it sleeps (it re-reads PENDING after raising CALLER_ASLEEP).
+    if (Atomics.sub(words, PENDING, 1) === 1 && Atomics.load(words, CALLER_ASLEEP) !== 0) Atomics.notify(words, PENDING);
   }
 }
 
