@@ -26,6 +26,17 @@ function random(n, seed) {
   return a;
 }
 
+/**
+ * An error as text: name, message and stack. Firefox's and WebKit's `error.stack` holds only the frames, V8's
+ * repeats the message; the message is written once either way.
+ */
+export function describeError(error) {
+  if (!(error instanceof Error)) return String(error);
+  const head = `${error.name}: ${error.message}`;
+  const stack = String(error.stack ?? '');
+  return stack.startsWith(head) ? stack : `${head}\n${stack}`;
+}
+
 /** What `fn` throws, or null. */
 function thrown(fn) {
   try {
@@ -271,7 +282,7 @@ async function runThreads(pkg, { picked, label, activations, expectThreads }) {
     engine = await pkg.createAttention({ threads: 2 });
   } catch (e) {
     check(e instanceof pkg.AttentionError && e.code === 'BACKEND_UNAVAILABLE' && e.argument === 'options.threads',
-      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${e && e.stack || e}`);
+      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${describeError(e)}`);
     check(expectThreads !== true, `${label}: threads were expected to run, but createAttention({ threads: 2 }) threw: ${e.message}`);
     return { status: `unavailable: ${e.message}`, checks: 0, worstError: 0 };
   }
