@@ -55,6 +55,7 @@ try {
     for (const run of runs) {
       try {
         const t0 = Date.now();
+        const load0 = os.loadavg()[0];
         const { version, bench } = await withSession(engine, run.options, async (s) => {
           await s.goto(`${server.url}/bench/browser/index.html?scope=${quick ? 'quick' : 'full'}`);
           await waitFor(s, 'window.__bench', 40 * 60_000, 'the benchmark');
@@ -62,7 +63,9 @@ try {
         });
         if (!bench.ok) throw new Error(bench.error);
         const e = bench.env;
-        const section = `### ${version}${run.what}\n\nMeasured ${date} in ${((Date.now() - t0) / 60000).toFixed(1)} min. ` +
+        // The machine may be shared: the 1-minute load average before and after says how busy it was.
+        const load = `load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`;
+        const section = `### ${version}${run.what}\n\nMeasured ${date} in ${((Date.now() - t0) / 60000).toFixed(1)} min (${load}). ` +
           `\`createAttention()\` picked **${e.picked}**; supported: ${e.supported.join(', ')}; threads: ${e.threads}. ` +
           `navigator.hardwareConcurrency ${e.cores}, crossOriginIsolated ${e.crossOriginIsolated}, timer resolution ${(e.timerResolutionMs * 1000).toPrecision(2)} µs. ` +
           `Machine: ${machine}.\n\n${bench.markdown}`;
