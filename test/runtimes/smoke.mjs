@@ -1,10 +1,10 @@
-// The runtime smoke suite: one plain-JS ES module, no imports, run unchanged by Node, Deno, Bun, Chromium and
-// a Vite bundle. It takes the imported package (its namespace, or an object with the same exports), checks
-// which backend `createAttention()` picked, and compares every backend this runtime supports against its own
-// small float64 reference on a handful of shapes. Then threads: where they are available, a 2-thread engine must
-// match a single-threaded engine of the same backend element for element, and the float64 reference; where they
-// are not, createAttention({ threads: 2 }) must throw BACKEND_UNAVAILABLE. Any mismatch throws; the result is a
-// plain JSON-able object whose `threads` is 'ok' or 'unavailable: <reason>'.
+// The runtime smoke suite: one plain-JS ES module, no imports, run unchanged by Node, Deno, Bun, Chromium,
+// Firefox, WebKit and a Vite bundle. It takes the imported package (its namespace, or an object with the same
+// exports), checks which backend `createAttention()` picked, and compares every backend this runtime supports
+// against its own small float64 reference on a handful of shapes. Then threads: where they are available, a
+// 2-thread engine must match a single-threaded engine of the same backend element for element, and the float64
+// reference; where they are not, createAttention({ threads: 2 }) must throw BACKEND_UNAVAILABLE. Any mismatch
+// throws; the result is a plain JSON-able object whose `threads` is 'ok' or 'unavailable: <reason>'.
 
 /** Which backends each runtime must support, by the backend `'auto'` picks. */
 const SUPPORTED_BY_PICK = {
