@@ -1,10 +1,9 @@
 // Why softmax? One head's scores for a 32-token toy sequence, turned into weights by every activation and drawn
 // side by side, with the structures models put on top of the scores: causal masking, a sliding window, ALiBi
 // (a distance penalty per head) and an attention sink. The engine draws its own weights (returnWeights), so
-// what you see is what the kernels compute. Window, ALiBi and the sink are expressed with the float mask of
-// today's API: −Infinity outside the window, −slope·|i − j| for ALiBi, and for the sink one extra key whose k and
-// v are zero and whose mask entry is the sink logit, so it only takes weight from the softmax denominator
-// (e^sink / (e^sink + Σ e^s), as gpt-oss's sinks). Cells a query may not attend to are grey.
+// what you see is what the kernels compute, with the library's own options: `window`, `alibiSlopes` and `sinks`
+// (a sink only takes weight through the softmax denominator, e^sink / (e^sink + Σ e^s), as gpt-oss's do; what a
+// row gives the sink is 1 − the row's sum). Cells a query may not attend to are grey.
 import { random } from './random.js';
 
 export const L = 32;
@@ -55,34 +54,20 @@ export function admissible(s, i, j) {
  */
 export function weightsOf(engine, activation, s) {
   const sink = s.sinks && activation === 'softmax';
-  const S = L + (sink ? 1 : 0);
-  const at = (j) => j - (sink ? 1 : 0); // key index j of the call → token position (−1: the sink)
-  const k = new Float32Array(S * D);
-  k.set(TOY.k, sink ? D : 0);
-  let mask;
-  if (s.window > 0 || s.alibi || sink) {
-    mask = new Float32Array(L * S);
-    for (let i = 0; i < L; i++) {
-      for (let j = 0; j < S; j++) {
-        const t = at(j);
-        mask[i * S + j] = t < 0 ? SINK_LOGIT : !admissible({ window: s.window }, i, t) ? -Infinity : s.alibi ? -ALIBI_SLOPE * Math.abs(i - t) : 0;
-      }
-    }
-  }
-  // Causal on the real keys only: bottom-right alignment keeps the sink column (key 0) admissible for every row.
   const options = {
-    batch: 1, heads: 1, seqQ: L, seqK: S, headDim: D, scale: 3 / Math.sqrt(D) / s.temperature, activation, returnWeights: true,
-    ...(s.causal ? { causal: sink ? 'bottom-right' : true } : {}), ...(mask ? { mask } : {}),
+    batch: 1, heads: 1, seqQ: L, seqK: L, headDim: D, scale: 3 / Math.sqrt(D) / s.temperature, activation, returnWeights: true,
+    ...(s.causal ? { causal: true } : {}),
+    ...(s.window > 0 ? { window: [s.window - 1, s.window - 1] } : {}), // |i − j| < window
+    ...(s.alibi ? { alibiSlopes: Float32Array.of(ALIBI_SLOPE) } : {}),
+    ...(sink ? { sinks: Float32Array.of(SINK_LOGIT) } : {}),
   };
-  // Bottom-right with one extra key: query i keeps keys ≤ i + 1, i.e. the sink and tokens ≤ i.
-  const { weights } = engine.attention(TOY.q, k, new Float32Array(S * D), options);
-  const w = new Float32Array(L * L);
-  const sinkWeight = new Float32Array(L);
-  for (let i = 0; i < L; i++) {
-    if (sink) sinkWeight[i] = weights[i * S];
-    w.set(weights.subarray(i * S + (sink ? 1 : 0), (i + 1) * S), i * L);
+  const { weights: w } = engine.attention(TOY.q, TOY.k, new Float32Array(L * D), options);
+  let sinkWeight = null;
+  if (sink) {
+    sinkWeight = new Float32Array(L);
+    for (let i = 0; i < L; i++) sinkWeight[i] = 1 - w.subarray(i * L, (i + 1) * L).reduce((a, x) => a + x, 0);
   }
-  return { w, sink: sink ? sinkWeight : null };
+  return { w, sink: sinkWeight };
 }
 
 /** Draws one panel: the sink column (if any) at the left, then the L × L weights; returns its statistics. */
