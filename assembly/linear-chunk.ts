@@ -9,7 +9,7 @@
 // cumulative log-decays g_u = Σ_{s ≤ u} (ln γ + a_s). Each exponent below is ≤ 0, so nothing overflows, and
 // whatever underflows is negligible next to a term of the same row that does not.
 import { BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8b, f32_qk_1x8, f32_qk_4x8p } from "./gemm";
-import { scaledFeatures } from "./linear-features";
+import { expd, scaledFeatures } from "./linear-features";
 import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
 import { LC, Params } from "./params.generated";
 import { hsum, vexp } from "./vmath";
@@ -40,7 +40,7 @@ export function chunkScratchFloats(D: i32, Dv: i32): f64 {
 // The call's constants and scratch regions, set by setup().
 let D = 0, Dv = 0, dv8 = 0, D4 = 0, fmap = 0;
 let normalize = false;
-let logEps: f64 = -Infinity;
+let eps: f64 = 0;
 let kRows: usize = 0, kPanel: usize = 0, kwT: usize = 0, pBuf: usize = 0, qRows: usize = 0, qPack: usize = 0;
 let acc: usize = 0, vPad: usize = 0, gCum: usize = 0, rowMu: usize = 0, rowRho: usize = 0, rowCorr: usize = 0;
 let rowSum: usize = 0, rowZ: usize = 0, wRow: usize = 0, corr4: usize = 0, xRow: usize = 0;
@@ -53,7 +53,7 @@ export function setup(p: Params, scratch: usize): usize {
   D4 = ceil4(D);
   fmap = p.featureMap;
   normalize = p.normalize != 0;
-  logEps = p.param > 0 ? Math.log(<f64>p.param) : -Infinity;
+  eps = <f64>p.param;
   const block = <usize>(LC * D) << 2;
   let at = scratch;
   kRows = at; at += block;
@@ -157,7 +157,7 @@ function intra(m: i32, shift: i32, kappa: f64, decayed: bool): void {
         v128.store(at, f32x4.mul(v128.load(at), vexp(v128.load(xRow + (<usize>j << 2)))));
       }
     } else {
-      const f = <f32>Math.exp(kappa - rho);
+      const f = <f32>expd(kappa - rho);
       if (f != 1) {
         const vf = f32x4.splat(f);
         for (let j = 0; j < lanes; j += 4) v128.store(pr + (<usize>j << 2), f32x4.mul(v128.load(pr + (<usize>j << 2)), vf));
@@ -207,16 +207,15 @@ function finish(out: usize, m: i32): void {
     const rho = load<f64>(rowRho + (<usize>r << 3));
     let f: f64;
     if (normalize) {
-      const eps = logEps == -Infinity ? 0 : Math.exp(logEps - mu - rho);
       const den = <f64>load<f32>(rowCorr + (<usize>r << 2)) * <f64>load<f32>(rowZ + (<usize>r << 2)) +
-        <f64>load<f32>(rowSum + (<usize>r << 2)) + eps;
+        <f64>load<f32>(rowSum + (<usize>r << 2)) + (eps == 0 ? 0 : eps * expd(-mu - rho));
       if (den == 0) {
         memory.fill(or, 0, <usize>Dv << 2);
         continue;
       }
       f = 1 / den;
     } else {
-      f = Math.exp(mu + rho);
+      f = expd(mu + rho);
     }
     let c = 0;
     if (abs(f) > 1e-30 && abs(f) < 1e30) {
@@ -285,7 +284,7 @@ export function chunk(
       const gu = decayed ? load<f64>(gCum + (<usize>(r + shift) << 3)) : 0;
       const rho = empty ? kappa : max(sigma + gu, kappa);
       store<f64>(rowRho + (<usize>r << 3), rho);
-      store<f32>(rowCorr + (<usize>r << 2), empty ? 0 : <f32>Math.exp(sigma + gu - rho));
+      store<f32>(rowCorr + (<usize>r << 2), empty ? 0 : <f32>expd(sigma + gu - rho));
     }
     if (empty) {
       memory.fill(acc, 0, <usize>(m * dv8) << 2);
@@ -301,10 +300,10 @@ export function chunk(
 
   // σ' = max(σ + G, κ); key j enters with weight w_j = e^(κ + G − g_j − σ'), the old state with c = e^(σ + G − σ').
   const sigma2 = empty ? kappa : max(sigma + G, kappa);
-  const c: f32 = empty ? 0 : <f32>Math.exp(sigma + G - sigma2);
+  const c: f32 = empty ? 0 : <f32>expd(sigma + G - sigma2);
   const n8 = ceil8(n);
   for (let j = 0; j < n8; j++) {
-    const w = j >= n ? 0 : Math.exp(kappa - sigma2 + (decayed ? G - load<f64>(gCum + (<usize>j << 3)) : 0));
+    const w = j >= n ? 0 : expd(kappa - sigma2 + (decayed ? G - load<f64>(gCum + (<usize>j << 3)) : 0));
     store<f32>(wRow + (<usize>j << 2), <f32>w);
   }
   // (w ⊙ φ̂K)ᵀ (D, n8), rows BLOCK_STRIDE apart, straight from the key panels (8 keys contiguous per d).

@@ -36,32 +36,36 @@ export function scaledFeatures(map: i32, src: usize, srcStride: usize, n: i32, D
   m = max(m, hmax(mv));
 
   if (identity) {
-    // φ̂ = x / m; division, not a reciprocal, so a subnormal m cannot overflow 1/m. Within [2^−20, 2^20] the
-    // features are used as they are (λ = 0): nothing they meet can overflow or underflow.
+    // Within [2^−20, 2^20] the features are used as they are (λ = 0): nothing they meet can overflow or underflow.
+    // Otherwise φ̂ = x · 2^−E with 2^E ≤ m < 2^(E+1): exact, in two steps so that 2^−E of a subnormal m fits.
     if (m >= 9.5367431640625e-7 && m <= 1048576.0 || m <= 0) {
       for (let j = 0; j < n; j++) memory.copy(dst + (<usize>(j * D) << 2), src + <usize>j * srcStride, <usize>D << 2);
       return 0;
     }
-    const mm = f32x4.splat(m);
+    const E = exponentOf(m);
+    const h = -E >> 1;
+    const s1 = f32x4.splat(pow2(h)), s2 = f32x4.splat(pow2(-E - h));
     for (let j = 0; j < n; j++) {
       const row = src + <usize>j * srcStride;
       const out = dst + (<usize>(j * D) << 2);
       let d = 0;
-      for (; d < D4; d += 4) v128.store(out + (<usize>d << 2), f32x4.div(v128.load(row + (<usize>d << 2)), mm));
-      for (; d < D; d++) store<f32>(out + (<usize>d << 2), load<f32>(row + (<usize>d << 2)) / m);
+      for (; d < D4; d += 4) v128.store(out + (<usize>d << 2), f32x4.mul(f32x4.mul(v128.load(row + (<usize>d << 2)), s1), s2));
+      for (; d < D; d++) store<f32>(out + (<usize>d << 2), load<f32>(row + (<usize>d << 2)) * pow2(h) * pow2(-E - h));
     }
-    return Math.log(<f64>m);
+    return <f64>E * LN2;
   }
 
   // elu+1 for m in [−16, 2^20] (the usual case): φ̂ = φ, λ = 0; φ ∈ [e^−16, 2^20 + 1] is safe as it is.
-  // m > 2^20: φ̂ = (x + 1) / (1 + m) above 0 and e^x / (1 + m) below, λ = ln(1 + m).
+  // m > 2^20: φ̂ = φ · 2^−E with 2^E ≤ 1 + m < 2^(E+1), λ = E·ln 2 (exact scaling, in two steps as above).
   // m < −16: every x ≤ m < 0, φ̂ = e^(x − m), λ = m. No finite entry (m = −∞): φ̂ = φ, λ = 0.
   const plain = m >= -16 && m <= 1048576.0 || m == -Infinity;
   const positive = m > 1048576.0;
   const base: f32 = plain || positive ? 0 : m;
-  const lambda: f64 = plain ? 0 : positive ? Math.log1p(<f64>m) : <f64>m;
+  const E = positive ? exponentOf(1 + m) : 0;
+  const lambda: f64 = plain ? 0 : positive ? <f64>E * LN2 : <f64>m;
   const vbase = f32x4.splat(base);
-  const vr = f32x4.splat(positive ? 1 + m : 1);
+  const h = -E >> 1;
+  const s1 = f32x4.splat(pow2(h)), s2 = f32x4.splat(pow2(-E - h));
   const zero = f32x4.splat(0);
   const one = f32x4.splat(1);
   for (let j = 0; j < n; j++) {
@@ -72,14 +76,46 @@ export function scaledFeatures(map: i32, src: usize, srcStride: usize, n: i32, D
       const x = v128.load(row + (<usize>d << 2));
       const below = vexp(f32x4.sub(f32x4.pmin(x, zero), vbase));
       const f = v128.bitselect(f32x4.add(x, one), below, f32x4.gt(x, zero));
-      v128.store(out + (<usize>d << 2), positive ? f32x4.div(f, vr) : f);
+      v128.store(out + (<usize>d << 2), positive ? f32x4.mul(f32x4.mul(f, s1), s2) : f);
     }
     for (; d < D; d++) {
       const x = load<f32>(row + (<usize>d << 2));
-      const below = f32x4.extract_lane(vexp(f32x4.splat(min(x, <f32>0) - base)), 0);
+      const below = sexp(min(x, <f32>0) - base);
       const f = x > 0 ? x + 1 : below;
-      store<f32>(out + (<usize>d << 2), positive ? f / (1 + m) : f);
+      store<f32>(out + (<usize>d << 2), positive ? f * pow2(h) * pow2(-E - h) : f);
     }
   }
   return lambda;
+}
+
+const LN2: f64 = 0.6931471805599453;
+
+/** E with 2^E ≤ x < 2^(E+1), for a finite x > 0 (subnormals included: read through float64). */
+// @ts-ignore: decorator
+@inline function exponentOf(x: f32): i32 {
+  return <i32>((reinterpret<u64>(<f64>x) >> 52) & 0x7ff) - 1023;
+}
+
+/** 2^e as a float32 for e in [−126, 127]. */
+// @ts-ignore: decorator
+@inline function pow2(e: i32): f32 {
+  return reinterpret<f32>((e + 127) << 23);
+}
+
+/**
+ * e^x in float64 to float32 accuracy (≈ 2e-7 relative) for any x, without libm's tables: 2^n · e^r with
+ * r = x − n·ln 2 in [−ln2/2, ln2/2] through vexp. Below −700 it returns 0, above 709 +∞ (NaN stays NaN).
+ */
+export function expd(x: f64): f64 {
+  if (x != x) return x;
+  if (x > 709) return Infinity;
+  if (x < -700) return 0;
+  const n = nearest<f64>(x * 1.4426950408889634);
+  const r = <f32>(x - n * LN2);
+  return <f64>sexp(r) * reinterpret<f64>(<i64>(<i32>n + 1023) << 52);
+}
+
+/** vexp of one scalar; a function of its own (not inlined), since the scalar paths are not hot. */
+function sexp(x: f32): f32 {
+  return f32x4.extract_lane(vexp(f32x4.splat(x)), 0);
 }

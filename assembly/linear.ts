@@ -71,7 +71,7 @@ export function linearAttention(params: usize, scratch: usize): void {
       }
 
       if (!kept) resetState(st, D, Dv);
-      const lnGamma: f64 = p.decay != 0 ? Math.log(<f64>load<f32>(p.decay + (<usize>h << 2))) : 0;
+      const lnGamma: f64 = p.logDecay != 0 ? <f64>load<f32>(p.logDecay + (<usize>h << 2)) : 0;
       const gates = p.gates != 0 ? p.gates + headIndex * (<usize>S << 2) : 0;
       // Queries before the first key see the prior state only.
       const before = min(L, max(0, -off));

@@ -72,7 +72,7 @@ export const PARAMS = [
   // linear attention (ε is `param`)
   ['featureMap', 'i32', 'linear: FEATURE_* code of φ'],
   ['normalize', 'i32', 'linear: != 0 divides by φ(q)·z + ε'],
-  ['decay', 'ptr', 'linear: f32 γ_h per query head, in (0, 1] (0 = none)'],
+  ['logDecay', 'ptr', 'linear: f32 ln γ_h per query head, ≤ 0 (0 = none)'],
   ['gates', 'ptr', 'linear: f32 log-decay a ≤ 0 per (batch, query head, key) (0 = none)'],
   ['linearState', 'ptr', 'linear: the recurrent state of every (batch, query head), read and updated (0 = start empty)'],
 ];

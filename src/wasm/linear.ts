@@ -79,7 +79,7 @@ export function createLinearOps(core: LinearCore) {
     const state = plan.state as LinearStateHandle<StateBlock> | null;
     const params: Params = {
       ...shapeParams(plan), param: plan.epsilon, featureMap: plan.featureMap, normalize: plan.normalize ? 1 : 0,
-      decay: decayPtr, gates: gatesPtr, linearState: state?.data.ptr ?? 0,
+      logDecay: decayPtr, gates: gatesPtr, linearState: state?.data.ptr ?? 0,
     };
     let scratchBytes = Infinity;
     if (plan.headDim <= I32_MAX && plan.headDimV <= I32_MAX) {
@@ -93,7 +93,7 @@ export function createLinearOps(core: LinearCore) {
     core.copyIn(buffer, qPtr, rq);
     core.copyIn(buffer, kPtr, rk);
     core.copyIn(buffer, vPtr, rv);
-    if (plan.decay !== null) new Float32Array(buffer, decayPtr, plan.decay.length).set(plan.decay);
+    if (plan.decay !== null) new Float32Array(buffer, decayPtr, plan.decay.length).set(plan.decay.map(Math.log)); // ln γ, in float64 then rounded
     if (plan.gates !== null) new Float32Array(buffer, gatesPtr, plan.gates.length).set(plan.gates);
     Object.assign(params, { q: qPtr, k: kPtr, v: vPtr, out: target.ptr });
     writeParams(buffer, paramsPtr, params);
