@@ -98,6 +98,7 @@ describe.each(BACKEND_NAMES)('%s linear attention', (backend) => {
     ['k = 3e38 (φ(k)·v overflows float32)', 1, 3e38, {}],
     ['q = −100, ε = 0 (φ(q) underflows float32)', -100, 1, { epsilon: 0 }],
     ['q = −100, k = −100, ε = 0', -100, -100, { epsilon: 0 }],
+    ['q = k = −800, ε = 0 (e^−1600 underflows float64 too)', -800, -800, { epsilon: 0 }],
     ['identity, q = k = 1e-30, ε = 0', 1e-30, 1e-30, { epsilon: 0, featureMap: 'identity' }],
   ] as const)('%s gives the mean of v', (_, qv, kv, extra) => {
     const o = { ...tiny, ...extra };
@@ -106,6 +107,17 @@ describe.each(BACKEND_NAMES)('%s linear attention', (backend) => {
       const got = engines.get(backend)!.linearAttention(q, k, v, { ...o, causal });
       for (const x of got) expect(x).toBeCloseTo(2, 5);
     }
+  });
+
+  test('a NaN key reaches the queries that admit it and no other', () => {
+    const o = { batch: 1, heads: 1, seqQ: 2 * LC + 3, seqK: 2 * LC + 3, headDim: 4, causal: true, decay: Float32Array.of(0.9) } as const;
+    const { q, k, v } = inputs(o, 95);
+    const j = LC + 6;
+    k[j * 4 + 1] = NaN;
+    const got = engines.get(backend)!.linearAttention(q, k, v, o);
+    expect(got.subarray(0, j * 4).every(Number.isFinite)).toBe(true);
+    expect(got.subarray(j * 4).every(Number.isNaN)).toBe(true);
+    expectClose(got.subarray(0, j * 4), referenceLinear(q, k, v, o).subarray(0, j * 4), 'rows before the NaN key');
   });
 
   test('ε = 0: queries with no admissible key give zeros (bottom-right, seqQ > seqK), the rest their answer', () => {
