@@ -11,31 +11,9 @@
 import { BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8b, f32_qk_1x8, f32_qk_4x8p } from "./gemm";
 import { expd, scaledFeatures } from "./linear-features";
 import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
+import { ceil4, sigmaAt } from "./linear-layout";
 import { LC, Params } from "./params.generated";
 import { hsum, vexp } from "./vmath";
-
-// @ts-ignore: decorator
-@inline export function ceil4(n: i32): i32 {
-  return (n + 3) & ~3;
-}
-
-/** Floats of one (batch, head) state: Ŝ as panels [ceil8(Dv)/8][ceil4(D)][8], ẑ [ceil4(D)], σ (f64) + 8 bytes. */
-export function stateFloats(D: i32, Dv: i32): f64 {
-  return <f64>ceil8(Dv) * <f64>ceil4(D) + <f64>ceil4(D) + 4;
-}
-
-/** Byte offset of σ in a state. */
-// @ts-ignore: decorator
-@inline export function sigmaAt(D: i32, Dv: i32): usize {
-  return <usize>(ceil8(Dv) * ceil4(D) + ceil4(D)) << 2;
-}
-
-/** Scratch floats of a call, own state included (f64, so huge shapes report instead of wrapping). */
-export function chunkScratchFloats(D: i32, Dv: i32): f64 {
-  const d = <f64>D, v = <f64>ceil8(Dv), lc = <f64>LC, row = <f64>(BLOCK_STRIDE >> 2);
-  // kRows, kPanel, qRows, qPack; kwT; pBuf; acc, vPad; gCum, rowMu, rowRho (f64); 4 f32 rows; corr4; xRow
-  return 4 * lc * d + <f64>ceil4(D) * row + lc * row + 2 * lc * v + 6 * lc + 4 * lc + 4 + row + stateFloats(D, Dv);
-}
 
 // The call's constants and scratch regions, set by setup().
 let D = 0, Dv = 0, dv8 = 0, D4 = 0, fmap = 0;
@@ -76,13 +54,6 @@ export function setup(p: Params, scratch: usize): usize {
   // Rows D … D4 − 1 of (w ⊙ φ̂K)ᵀ stay zero, so the 4-row state update leaves the padding rows of Ŝ at 0.
   memory.fill(kwT + <usize>D * BLOCK_STRIDE, 0, <usize>(D4 - D) * BLOCK_STRIDE);
   return at;
-}
-
-/** An empty state of head dimensions d, dv: Ŝ = 0, ẑ = 0, σ = −∞. */
-export function resetState(st: usize, d: i32, dv: i32): void {
-  const at = sigmaAt(d, dv);
-  memory.fill(st, 0, at);
-  store<f64>(st + at, -Infinity);
 }
 
 /** φ̂ of m query rows (D floats apart) into qRows, their λ into rowMu, and full 4-row groups packed [D][4]. */

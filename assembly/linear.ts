@@ -8,7 +8,8 @@
 // chunks, so the work is matmuls on the 4×8 register tiles. Non-causal calls fold every key into the state, then
 // read it once per query (shared by the query heads of a kv head). Queries with i' < 0 see the prior state only,
 // those with i' ≥ S the final one.
-import { chunk, chunkScratchFloats, resetState, setup, stateFloats, stateRows } from "./linear-chunk";
+import { chunk, setup, stateRows } from "./linear-chunk";
+import { chunkScratchFloats, resetState, stateFloats } from "./linear-layout";
 import { CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE, LC, Params } from "./params.generated";
 
 /** Scratch bytes of the linear-attention call at `params` (f64: huge shapes report instead of wrapping). */
