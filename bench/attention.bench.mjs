@@ -7,7 +7,7 @@ import { Bench } from 'tinybench';
 import { ACTIVATIONS, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
 import { SHAPES, flops, inputsFor, optionsOf } from './shapes.mjs';
 import { modelsSection } from './sections/models.mjs';
-import { referenceLinear, relativeError } from '../test/runtimes/reference.mjs';
+import { linearSection } from './sections/linear.mjs';
 
 const args = process.argv.slice(2);
 const listArg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1].split(',') : null);
@@ -97,57 +97,9 @@ if (!skip.includes('activations') && (only === null || only.includes('S2'))) {
   console.log(sections.at(-1)[1] + '\n');
 }
 
-// 3. Linear attention (O(n), chunkwise) against softmax attention (O(n²)) as the sequence grows, best wasm
-// backend, in interleaved rounds (each keeps its better round median); then single-token RNN steps through a state
-// at two positions. Answers are checked against float64 first (up to L 512, where the quadratic reference is quick).
+// 3. Linear attention against softmax as the sequence grows, and RNN steps through a state (bench/sections/linear.mjs).
 if (!skip.includes('linear')) {
-  const e = wasmEngines[0] ?? engine('js');
-  const rows = [];
-  const crossover = {};
-  let ratio4096 = NaN;
-  for (const causal of [false, true]) {
-    for (const n of [32, 64, 128, 256, 512, 1024, 2048, 4096]) {
-      const shape = { batch: 1, heads: 8, seqQ: n, seqK: n, headDim: 64, causal };
-      const { q, k, v } = inputsFor(shape);
-      if (n <= 512) {
-        const err = relativeError(e.linearAttention(q, k, v, shape), referenceLinear(q, k, v, shape));
-        if (!(err <= 1e-5)) throw new Error(`linear ${n} causal ${causal}: relative error ${err} vs float64`);
-      }
-      const best = { soft: Infinity, lin: Infinity };
-      for (let round = 0; round < 2; round++) {
-        best.soft = Math.min(best.soft, (await medianMs(`softmax ${n}`, () => e.attention(q, k, v, shape), n >= 4096)).ms);
-        best.lin = Math.min(best.lin, (await medianMs(`linear ${n}`, () => e.linearAttention(q, k, v, shape))).ms);
-      }
-      if (best.lin < best.soft && crossover[causal] === undefined) crossover[causal] = n;
-      if (causal && n === 4096) ratio4096 = best.soft / best.lin;
-      rows.push(`| ${n} | ${causal ? 'causal' : 'full'} | ${best.soft.toFixed(3)} | ${best.lin.toFixed(3)} | ${(best.soft / best.lin).toFixed(2)} |`);
-    }
-  }
-  // RNN decoding: one token (seqQ = seqK = 1) through a state after 16 and after 16 384 tokens.
-  const H = 8, D = 64;
-  const steps = [];
-  for (const position of [16, 16384]) {
-    const prefill = { batch: 1, heads: H, seqQ: position, seqK: position, headDim: D, causal: true };
-    const p = inputsFor(prefill);
-    const state = e.createLinearState({ batch: 1, heads: H, headDim: D });
-    e.linearAttention(p.q, p.k, p.v, { ...prefill, state });
-    const t = inputsFor({ batch: 1, heads: H, seqQ: 1, seqK: 1, headDim: D });
-    const step = { batch: 1, heads: H, seqQ: 1, seqK: 1, headDim: D, causal: true, state, decay: new Float32Array(H).fill(0.999) };
-    steps.push({ position, state, run: () => e.linearAttention(t.q, t.k, t.v, step) });
-  }
-  const stepMs = steps.map(() => Infinity);
-  for (let round = 0; round < 2; round++) {
-    for (let i = 0; i < steps.length; i++) stepMs[i] = Math.min(stepMs[i], (await medianMs(`step at ${steps[i].position}`, steps[i].run)).ms);
-  }
-  for (let i = 0; i < steps.length; i++) {
-    rows.push(`| 1 token at position ${steps[i].position} (state, decay) | causal | — | ${stepMs[i].toFixed(4)} | — |`);
-    steps[i].state.dispose();
-  }
-  const note = [false, true].map((c) => `${c ? 'causal' : 'full'}: linear is faster from seqQ = seqK = ${crossover[c] ?? '> 4096'}`).join('; ') +
-    `; causal L4096: linear ${ratio4096.toFixed(1)}× faster than softmax; a single-token step costs ` +
-    `${(stepMs[1] / stepMs[0]).toFixed(2)}× at position 16 384 what it costs at 16`;
-  sections.push([`Linear vs softmax attention (${e.backend}, B1 H8 D64)`,
-    `${note}.\n\n| seq | mask | softmax ms | linear ms | softmax ÷ linear |\n|---|---|---:|---:|---:|\n` + rows.join('\n')]);
+  sections.push(await linearSection(wasmEngines[0] ?? engine('js')));
   console.log(sections.at(-1)[1] + '\n');
 }
 
