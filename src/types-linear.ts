@@ -15,7 +15,7 @@ export interface LinearAttentionOptions extends AttentionShape {
   featureMap?: FeatureMap;
   /** Divide by φ(q)ᵀz + ε (default true); false gives φ(q)ᵀS (RetNet, Mamba-2). */
   normalize?: boolean;
-  /** ε in the denominator. Finite, ≥ 0; default 1e-6. Only with `normalize` (the default). */
+  /** ε in the denominator. A finite float32 ≥ 0 (used rounded to float32); default 1e-6. Only with `normalize` (the default). */
   epsilon?: number;
   /** γ_h per query head, in (0, 1]: RetNet's per-head decay. Length `heads`. Causal only. */
   decay?: Float32Array;
