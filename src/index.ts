@@ -112,5 +112,6 @@ export { attention as attentionJs, createJsAttention, linearAttention as linearA
 export { ACTIVATIONS } from './plan.js';
 export type {
   Activation, AttentionEngine, AttentionOptions, AttentionShape, AttentionWithWeights, BackendName, BackendRequest, CausalMode,
-  EngineOptions, KVAttendOptions, KVCache, KVCacheOptions, LinearAttentionOptions, TensorInput, WasmTensor,
+  EngineOptions, FeatureMap, KVAttendOptions, KVCache, KVCacheOptions, LinearAttentionOptions, LinearState, LinearStateOptions,
+  TensorInput, WasmTensor,
 } from './types.js';

@@ -34,11 +34,6 @@ export interface ShapePlan {
   readonly outLength: number;
 }
 
-/** A validated linear-attention call. */
-export interface LinearPlan extends ShapePlan {
-  readonly epsilon: number;
-}
-
 /** A validated call: dimensions, resolved defaults and the mask's element strides over [B, H, L, S]. */
 export interface AttentionPlan extends ShapePlan, ModelPlan {
   readonly scale: number;
@@ -76,7 +71,6 @@ export const ATTENTION_OPTIONS: ReadonlySet<string> = new Set(Object.keys(readAt
 /** The snapshot of a caller's attention options (readOptions with readAttentionOptions). */
 export const attentionOptions = (raw: unknown): AttentionOptions =>
   readOptions(raw, ATTENTION_OPTIONS, 'options', readAttentionOptions);
-export const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
 
 /** A tensor's shape in words, built only for an error message: [batch, heads, seq, dim], or [batch, seq, heads, dim] with 'bshd'. */
 function shapeWords(bshd: boolean, batch: number, h: string, hv: number, seq: string, sv: number, d: string, dv: number): string {
@@ -87,7 +81,7 @@ function shapeWords(bshd: boolean, batch: number, h: string, hv: number, seq: st
 
 /** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. k and v are not
  * checked when `resident` (they live in a KV cache whose shape is known). */
-function planShape(
+export function planShape(
   q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false, bshd = false,
 ): ShapePlan {
   const batch = dimension(options.batch, 'options.batch');
@@ -196,14 +190,6 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
 
 const onlyFor = (option: string, owner: Activation, name: string) =>
   new AttentionError('INVALID_OPTION', `only applies to activation '${owner}', not '${name}'`, `options.${option}`);
-
-/** Validates a linear-attention call. */
-export function planLinear(q: unknown, k: unknown, v: unknown, options: LinearAttentionOptions): LinearPlan {
-  optionsObject(options, LINEAR_OPTIONS);
-  const shape = planShape(q, k, v, options);
-  const epsilon = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
-  return { ...shape, epsilon };
-}
 
 function planMask(options: AttentionOptions, target: readonly [number, number, number, number]) {
   const mask = options.mask;

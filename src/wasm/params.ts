@@ -11,6 +11,7 @@ export function emptyParams(): Params {
     scale: 0, softcap: 0, causal: 0, keyLengths: 0, windowLeft: 0, windowRight: 0, alibi: 0, sinks: 0,
     maskKind: 0, msB: 0, msH: 0, msL: 0, msS: 0, activation: 0, param: 0, power: 0, returnWeights: 0,
     bshd: 0, ropeDims: 0, ropeInterleaved: 0, resident: 0, capacity: 0, cacheK: 0, cacheV: 0, cachePos: 0,
+    featureMap: 0, normalize: 0, logDecay: 0, gates: 0, linearState: 0,
   };
 }
 

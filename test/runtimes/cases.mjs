@@ -114,6 +114,25 @@ export function cases(activations) {
   });
 }
 
+/**
+ * Linear attention's smoke cases (referenceLinear): both feature maps, unnormalised, decay and gates, GQA, both
+ * causal alignments, around a 64-key chunk. `stream` cases are also fed through a state in two pieces.
+ */
+export function linearCases() {
+  const gates = (n, seed) => Float32Array.from(random(n, seed), (x) => -Math.abs(x));
+  const list = [
+    { name: 'linear: non-causal 17x65 d32', o: { batch: 1, heads: 2, seqQ: 17, seqK: 65, headDim: 32 } },
+    { name: 'linear: causal GQA 4/2, decay + gates, 65 keys', stream: true,
+      o: { batch: 1, heads: 4, kvHeads: 2, seqQ: 65, seqK: 65, headDim: 8, headDimV: 5, causal: true,
+        decay: Float32Array.of(0.9, 0.99, 1, 0.5), gates: gates(4 * 65, 3001) } },
+    { name: 'linear: identity, unnormalised, bottom-right 9x130', o: { batch: 2, heads: 1, seqQ: 9, seqK: 130, headDim: 6,
+      causal: 'bottom-right', featureMap: 'identity', normalize: false, decay: Float32Array.of(0.95) } },
+    { name: 'linear: ε = 0, bottom-right 7x3 (rows before the first key → zeros)', o: { batch: 1, heads: 1, seqQ: 7, seqK: 3,
+      headDim: 4, causal: 'bottom-right', epsilon: 0 } },
+  ];
+  return list.map((c, n) => ({ ...c, ...inputs(c.o, 3000 + 10 * n) }));
+}
+
 /** Shapes for a threaded engine: several 64-row work items per call (so every thread gets some), causal, GQA. */
 export function threadCases(activations) {
   const list = [
@@ -149,6 +168,18 @@ export const SHAPES = [
 ];
 
 /** Floating-point operations of one call: 4·B·H·Lq·Lk·D (Q·Kᵀ and P·V, a multiply and an add each). */
+export const MODEL_SHAPES = [
+  { id: 'MiniLM-L6', label: 'H12 L128 D32', batch: 1, heads: 12, seqQ: 128, seqK: 128, headDim: 32 },
+  { id: 'BERT-base', label: 'H12 L384 D64', batch: 1, heads: 12, seqQ: 384, seqK: 384, headDim: 64 },
+  { id: 'ViT-B/16', label: 'H12 L197 D64', batch: 1, heads: 12, seqQ: 197, seqK: 197, headDim: 64 },
+  { id: 'Whisper-tiny encoder', label: 'H6 L1500 D64', batch: 1, heads: 6, seqQ: 1500, seqK: 1500, headDim: 64 },
+  { id: 'Llama-3.2-1B prefill', label: 'GQA 32/8 L512 D64 causal', batch: 1, heads: 32, kvHeads: 8, seqQ: 512, seqK: 512, headDim: 64, causal: true },
+  { id: 'Phi-3-mini prefill', label: 'H32 L512 D96 causal', batch: 1, heads: 32, seqQ: 512, seqK: 512, headDim: 96, causal: true },
+  { id: 'Gemma-2-2B prefill', label: 'GQA 8/4 L512 D256 softcap 50 causal', batch: 1, heads: 8, kvHeads: 4, seqQ: 512, seqK: 512, headDim: 256, softcap: 50, causal: true },
+  { id: 'Qwen2.5-0.5B prefill', label: 'GQA 14/2 L512 D64 causal', batch: 1, heads: 14, kvHeads: 2, seqQ: 512, seqK: 512, headDim: 64, causal: true },
+  { id: 'Llama-3.2-1B decode', label: 'GQA 32/8 KV-cache step over 4096 tokens', batch: 1, heads: 32, kvHeads: 8, seqQ: 1, seqK: 4096, headDim: 64, causal: 'bottom-right', decode: true },
+];
+
 export const flops = (s) => 4 * s.batch * s.heads * s.seqQ * s.seqK * s.headDim;
 
 /** Uniform [−1, 1) inputs for a benchmark shape, deterministic. */

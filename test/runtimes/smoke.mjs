@@ -1,5 +1,5 @@
 // The runtime smoke suite: plain-JS ES modules (this one, cases.mjs and reference.mjs, nothing else), run
-// unchanged by Node, Deno, Bun, Chromium and a Vite bundle. It takes the imported package (its namespace, or an
+// unchanged by Node, Deno, Bun, Chromium, Firefox, WebKit and a Vite bundle. It takes the imported package (its namespace, or an
 // object with the same exports), checks which backend `createAttention()` picked, and compares every backend this
 // runtime supports against the float64 reference (reference.mjs) on the shapes of cases.mjs. Then threads: where
 // they are available, a 2-thread engine must match a single-threaded engine of the same backend element for
@@ -7,7 +7,7 @@
 // BACKEND_UNAVAILABLE. Any mismatch throws; the result is a plain JSON-able object whose `threads` is 'ok' or
 // 'unavailable: <reason>'.
 
-import { cases, closeTo, random, referenceAttention, threadCases } from './cases.mjs';
+import { cases, closeTo, linearCases, random, referenceAttention, referenceLinear, threadCases } from './cases.mjs';
 
 /** Which backends each runtime must support, by the backend `'auto'` picks. */
 const SUPPORTED_BY_PICK = {
@@ -15,6 +15,17 @@ const SUPPORTED_BY_PICK = {
   'wasm-simd': ['wasm-simd', 'js'],
   js: ['js'],
 };
+
+/**
+ * An error as text: name, message and stack. Firefox's and WebKit's `error.stack` holds only the frames, V8's
+ * repeats the message; the message is written once either way.
+ */
+export function describeError(error) {
+  if (!(error instanceof Error)) return String(error);
+  const head = `${error.name}: ${error.message}`;
+  const stack = String(error.stack ?? '');
+  return stack.startsWith(head) ? stack : `${head}\n${stack}`;
+}
 
 /** What `fn` throws, or null. */
 function thrown(fn) {
@@ -68,6 +79,7 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
       check(ok, `${label} ${backend} ${name}: max abs error ${err} (tolerance ${tol}, ${got.length} elements)`);
       checks.push({ backend, name, err });
     }
+    checkLinear(pkg, engine, `${label} ${backend}`, checks);
     // Bad input: a typed error, and the engine still works afterwards.
     const { o, q, k, v } = all[0];
     let error = thrown(() => engine.attention(q.subarray(1), k, v, o));
@@ -84,6 +96,39 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
     label, picked, supported, activations: [...activations], checks: checks.length, worstError: worst,
     threads: threaded.status, threadChecks: threaded.checks, threadWorstError: threaded.worstError,
   };
+}
+
+/** Positions t0..t1 of a [B, heads, T, dim] tensor. */
+function positions(x, BH, T, dim, t0, t1) {
+  const out = new Float32Array(BH * (t1 - t0) * dim);
+  for (let i = 0; i < BH; i++) out.set(x.subarray((i * T + t0) * dim, (i * T + t1) * dim), i * (t1 - t0) * dim);
+  return out;
+}
+
+/** Linear attention against referenceLinear; `stream` cases also through a state in two pieces (= one call). */
+function checkLinear(pkg, engine, what, checks) {
+  for (const { name, o, q, k, v, stream } of linearCases()) {
+    const got = engine.linearAttention(q, k, v, o);
+    const { err, tol, ok } = closeTo(got, referenceLinear(q, k, v, o));
+    check(ok, `${what} ${name}: max abs error ${err} (tolerance ${tol})`);
+    checks.push({ backend: engine.backend, name, err });
+    if (!stream) continue;
+    const { batch: B, heads: H, seqK: T, headDim: D } = o;
+    const KVH = o.kvHeads ?? H, Dv = o.headDimV ?? D, cut = T - 3;
+    const state = engine.createLinearState({ batch: B, heads: H, headDim: D, headDimV: Dv });
+    const parts = [[0, cut], [cut, T]].map(([t0, t1]) => engine.linearAttention(positions(q, B * H, T, D, t0, t1),
+      positions(k, B * KVH, T, D, t0, t1), positions(v, B * KVH, T, Dv, t0, t1),
+      { ...o, seqQ: t1 - t0, seqK: t1 - t0, state, gates: o.gates && positions(o.gates, B * H, T, 1, t0, t1) }));
+    check(state.length === T, `${what} ${name}: state.length ${state.length}, expected ${T}`);
+    for (let i = 0; i < B * H; i++) {
+      const whole = got.subarray(i * T * Dv, (i + 1) * T * Dv);
+      const pieces = [...parts[0].subarray(i * cut * Dv, (i + 1) * cut * Dv), ...parts[1].subarray(i * 3 * Dv, (i + 1) * 3 * Dv)];
+      check(closeTo(pieces, whole).ok, `${what} ${name}: two pieces through a state differ from one call`);
+    }
+    state.dispose();
+    const error = thrown(() => engine.linearAttention(q, k, v, { ...o, state }));
+    check(error instanceof pkg.AttentionError && error.code === 'DISPOSED', `${what}: a disposed state must throw DISPOSED, got ${error}`);
+  }
 }
 
 /** Tokens from..from+n of a [1, KVH, T, D] tensor, as [1, KVH, n, D]. */
@@ -110,7 +155,7 @@ async function runThreads(pkg, { picked, label, activations, expectThreads }) {
     engine = await pkg.createAttention({ threads: 2 });
   } catch (e) {
     check(e instanceof pkg.AttentionError && e.code === 'BACKEND_UNAVAILABLE' && e.argument === 'options.threads',
-      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${e && e.stack || e}`);
+      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${describeError(e)}`);
     check(expectThreads !== true, `${label}: threads were expected to run, but createAttention({ threads: 2 }) threw: ${e.message}`);
     return { status: `unavailable: ${e.message}`, checks: 0, worstError: 0 };
   }
