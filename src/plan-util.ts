@@ -46,33 +46,39 @@ export function tensor(value: unknown, name: string, expected: number, shape: st
 }
 
 /**
- * The options as one plain snapshot: every known option read exactly once (through getters and the prototype
- * chain, as a caller's object means it), and any other property name anywhere on its prototype chain (own or
- * inherited, enumerable or not: a class getter `casual` too) rejected as unknown. Everything after this reads the
- * snapshot, so no user code runs later in the call: a getter cannot change an input, dispose the engine or
- * shrink a buffer once validation has started. `read`, when given, takes the snapshot (one property read per known
- * name, written out: what a hot path passes, see plan.ts); otherwise every name of `known` is read in turn.
+ * The options as one plain snapshot: every known option on the object's prototype chain (own or inherited, as
+ * Object.getOwnPropertyNames reports them, getters included) read exactly once, through the object as a caller's
+ * object means it, and any other property name anywhere on the chain (enumerable or not: a class getter `casual`
+ * too) rejected as unknown. Everything after this reads the snapshot, so no user code runs later in the call: a
+ * getter cannot change an input, dispose the engine or shrink a buffer once validation has started.
+ * Only the names present are read: an absent option costs nothing, whatever the object's hidden class (an object
+ * made by a spread per call reads like a literal). `empty`, when given, makes the snapshot with every known name
+ * undefined, so snapshots of one kind share one shape (see plan.ts).
  */
 export function readOptions<T extends object>(
-  options: unknown, known: ReadonlySet<string>, name = 'options', read?: (o: Record<string, unknown>) => T,
+  options: unknown, known: ReadonlySet<string>, name = 'options', empty?: () => T,
 ): T {
   if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options)) {
     throw new AttentionError('INVALID_TYPE', `must be an options object, got ${describe(options)}`, name);
   }
+  const snapshot = (empty === undefined ? {} : empty()) as Record<string, unknown>;
+  const read: string[] = [];
   for (let o: object | null = options; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
     const keys = Object.getOwnPropertyNames(o);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      if (!known.has(key) && !(key === 'constructor' && o !== options)) {
+      if (!known.has(key)) {
+        if (key === 'constructor' && o !== options) continue;
         throw new AttentionError('INVALID_OPTION', 'unknown option', `${name}.${key}`);
       }
+      if (read.includes(key)) continue; // shadowed further down the chain: read once, from the object
+      read.push(key);
     }
   }
-  if (read !== undefined) return read(options as Record<string, unknown>);
-  const snapshot: Record<string, unknown> = {};
-  for (const key of known) {
+  for (let i = 0; i < read.length; i++) {
+    const key = read[i]!;
     const value = (options as Record<string, unknown>)[key];
-    if (value !== undefined) snapshot[key] = value;
+    if (value !== undefined || empty !== undefined) snapshot[key] = value;
   }
   return snapshot as T;
 }

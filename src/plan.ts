@@ -55,22 +55,21 @@ export interface AttentionPlan extends ShapePlan, ModelPlan {
 const SHAPE_OPTIONS = ['batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'causal', 'out'];
 
 /**
- * The snapshot of an attention call's options (readOptions): every option read exactly once, getters and
- * inherited values included, written out as one object literal so a call reads them with monomorphic loads and
- * the snapshot always has the same shape. Absent options are undefined. The option names are this literal's keys.
+ * An attention snapshot with every option undefined (readOptions fills in those given), written out as one object
+ * literal so every snapshot has the same shape and later reads of it are monomorphic. The option names are its keys.
  */
-export const readAttentionOptions = (o: Record<string, unknown>): AttentionOptions => ({
-  batch: o.batch, heads: o.heads, seqQ: o.seqQ, seqK: o.seqK, headDim: o.headDim, kvHeads: o.kvHeads,
-  headDimV: o.headDimV, causal: o.causal, out: o.out, scale: o.scale, mask: o.mask, maskShape: o.maskShape,
-  activation: o.activation, epsilon: o.epsilon, bias: o.bias, power: o.power, softcap: o.softcap,
-  returnWeights: o.returnWeights, window: o.window, alibiSlopes: o.alibiSlopes, sinks: o.sinks, rope: o.rope,
-  layout: o.layout, keyLengths: o.keyLengths,
-}) as AttentionOptions;
-export const ATTENTION_OPTIONS: ReadonlySet<string> = new Set(Object.keys(readAttentionOptions({})));
+const emptyAttentionOptions = (): AttentionOptions => ({
+  batch: undefined, heads: undefined, seqQ: undefined, seqK: undefined, headDim: undefined, kvHeads: undefined,
+  headDimV: undefined, causal: undefined, out: undefined, scale: undefined, mask: undefined, maskShape: undefined,
+  activation: undefined, epsilon: undefined, bias: undefined, power: undefined, softcap: undefined,
+  returnWeights: undefined, window: undefined, alibiSlopes: undefined, sinks: undefined, rope: undefined,
+  layout: undefined, keyLengths: undefined,
+}) as unknown as AttentionOptions;
+export const ATTENTION_OPTIONS: ReadonlySet<string> = new Set(Object.keys(emptyAttentionOptions()));
 
-/** The snapshot of a caller's attention options (readOptions with readAttentionOptions). */
+/** The snapshot of a caller's attention options (readOptions). */
 export const attentionOptions = (raw: unknown): AttentionOptions =>
-  readOptions(raw, ATTENTION_OPTIONS, 'options', readAttentionOptions);
+  readOptions(raw, ATTENTION_OPTIONS, 'options', emptyAttentionOptions);
 
 /** A tensor's shape in words, built only for an error message: [batch, heads, seq, dim], or [batch, seq, heads, dim] with 'bshd'. */
 function shapeWords(bshd: boolean, batch: number, h: string, hv: number, seq: string, sv: number, d: string, dv: number): string {
@@ -130,7 +129,7 @@ export function planShape(
 const NO_MASK = { mask: null, maskKind: MASK_NONE, maskStrides: Object.freeze([0, 0, 0, 0] as const) } as const;
 
 /**
- * Validates q, k, v and options (a snapshot: readAttentionOptions); throws {@link AttentionError} naming the first
+ * Validates q, k, v and options (a snapshot: attentionOptions); throws {@link AttentionError} naming the first
  * offending argument. A call without array-valued options allocates its shape and plan and nothing else.
  */
 export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions, resident = false): AttentionPlan {

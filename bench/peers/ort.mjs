@@ -1,4 +1,4 @@
-// onnxruntime-web (wasm backend, one thread) as a peer: two ONNX graphs built in JS (./onnx-proto.mjs).
+// onnxruntime-web (wasm backend, one thread unless useOrtThreads) as a peer: two ONNX graphs built in JS (./onnx-proto.mjs).
 //  - 'plain': MatMul(Q, Transpose(K)) → Mul(scale) → [Add causal mask] → Softmax(−1) → MatMul(V), on [B,H,L,D].
 //  - 'mha':   com.microsoft MultiHeadAttention. The op wants query as [B, L, H·D]; the user's q is [B,H,L,D], so
 //             the graph does Transpose(0,2,1,3)+Reshape before it and Reshape+Transpose after it (part of the call).
@@ -22,32 +22,74 @@ ort.env.logLevel = 'error';
 
 export const ORT_VERSION = ort.env.versions?.web ?? '1.30';
 
-/** Causal mask −Infinity where key j > query i (top-left), as a [L, S] float32 array. */
-function causalBias(L, S) {
+/** Threads of ORT's wasm backend (its pthread pool): takes effect only before the first session is created. */
+export function useOrtThreads(n) {
+  ort.env.wasm.numThreads = n;
+}
+
+/** Causal mask −Infinity where query i may not see key j (top-left, or bottom-right), as a [L, S] float32 array. */
+function causalBias(L, S, bottomRight = false) {
   const m = new Float32Array(L * S);
-  for (let i = 0; i < L; i++) for (let j = i + 1; j < S; j++) m[i * S + j] = -Infinity;
+  const off = bottomRight ? S - L : 0;
+  for (let i = 0; i < L; i++) for (let j = Math.max(0, i + off + 1); j < S; j++) m[i * S + j] = -Infinity;
   return m;
 }
 
+/**
+ * The plain graph, for any shape the model-shapes table needs: GQA (kvHeads < heads) as a reshape of q to
+ * [B, KVH, G·L, D], so one MatMul per kv head serves its G query heads without copying k or v; Gemma-2's soft-cap
+ * as Div → Tanh → Mul; causal (either alignment) as an added [L, S] −∞ mask.
+ */
 function plainModel(s) {
   const { batch: B, heads: H, seqQ: L, seqK: S, headDim: D } = s;
+  const KVH = s.kvHeads ?? H, G = H / KVH;
   const scale = 1 / Math.sqrt(D);
-  const nodes = [
-    node('Transpose', ['k'], ['kt'], { perm: [0, 1, 3, 2] }),
-    node('MatMul', ['q', 'kt'], ['qk']),
-    node('Mul', ['qk', 'scale'], ['scores']),
-  ];
+  const nodes = [];
   const initializers = [tensor('scale', [], new Float32Array([scale]))];
+  let qIn = 'q';
+  if (G > 1) {
+    initializers.push(tensor('shape_q', [4], int64s([B, KVH, G * L, D])));
+    nodes.push(node('Reshape', ['q', 'shape_q'], ['qg']));
+    qIn = 'qg';
+  }
+  nodes.push(
+    node('Transpose', ['k'], ['kt'], { perm: [0, 1, 3, 2] }),
+    node('MatMul', [qIn, 'kt'], ['qk']),
+    node('Mul', ['qk', 'scale'], ['scores']),
+  );
   let logits = 'scores';
-  if (s.causal) {
-    initializers.push(tensor('mask', [L, S], causalBias(L, S)));
-    nodes.push(node('Add', ['scores', 'mask'], ['masked']));
+  if (s.softcap !== undefined) {
+    initializers.push(tensor('cap', [], new Float32Array([s.softcap])));
+    nodes.push(node('Div', [logits, 'cap'], ['capped0']), node('Tanh', ['capped0'], ['capped1']), node('Mul', ['capped1', 'cap'], ['capped']));
+    logits = 'capped';
+  }
+  const masked = s.causal && !(s.causal === 'bottom-right' && L === 1);
+  if (masked && G > 1) { // [B, KVH, G, L, S] so the [L, S] mask broadcasts over the group
+    initializers.push(tensor('shape_s5', [5], int64s([B, KVH, G, L, S])));
+    nodes.push(node('Reshape', [logits, 'shape_s5'], ['scores5']));
+    logits = 'scores5';
+  }
+  if (masked) {
+    initializers.push(tensor('mask', [L, S], causalBias(L, S, s.causal === 'bottom-right')));
+    nodes.push(node('Add', [logits, 'mask'], ['masked']));
     logits = 'masked';
   }
-  nodes.push(node('Softmax', [logits], ['p'], { axis: -1 }), node('MatMul', ['p', 'v'], ['out']));
+  nodes.push(node('Softmax', [logits], ['p'], { axis: -1 }));
+  let p = 'p';
+  if (masked && G > 1) {
+    initializers.push(tensor('shape_p', [4], int64s([B, KVH, G * L, S])));
+    nodes.push(node('Reshape', ['p', 'shape_p'], ['p4']));
+    p = 'p4';
+  }
+  if (G > 1) {
+    initializers.push(tensor('shape_out', [4], int64s([B, H, L, D])));
+    nodes.push(node('MatMul', [p, 'v'], ['og']), node('Reshape', ['og', 'shape_out'], ['out']));
+  } else {
+    nodes.push(node('MatMul', [p, 'v'], ['out']));
+  }
   return model({
     nodes, initializers,
-    inputs: [valueInfo('q', [B, H, L, D]), valueInfo('k', [B, H, S, D]), valueInfo('v', [B, H, S, D])],
+    inputs: [valueInfo('q', [B, H, L, D]), valueInfo('k', [B, KVH, S, D]), valueInfo('v', [B, KVH, S, D])],
     outputs: [valueInfo('out', [B, H, L, D])],
   });
 }
@@ -89,18 +131,19 @@ export async function createOrtPeer(variant, shape, options = {}) {
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: 1,
+    intraOpNumThreads: ort.env.wasm.numThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
   });
   const { batch: B, heads: H, seqQ: L, seqK: S, headDim: D } = shape;
+  const KVH = shape.kvHeads ?? H;
   return {
     name: variant === 'plain' ? 'ORT plain' : 'ORT MHA',
     async run(q, k, v) {
       const feeds = {
         q: new ort.Tensor('float32', q, [B, H, L, D]),
-        k: new ort.Tensor('float32', k, [B, H, S, D]),
-        v: new ort.Tensor('float32', v, [B, H, S, D]),
+        k: new ort.Tensor('float32', k, [B, KVH, S, D]),
+        v: new ort.Tensor('float32', v, [B, KVH, S, D]),
       };
       const result = await session.run(feeds);
       const out = result.out;

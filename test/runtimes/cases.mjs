@@ -167,10 +167,13 @@ export const SHAPES = [
   { id: 'S5', label: 'causal S2', batch: 1, heads: 12, seqQ: 512, seqK: 512, headDim: 64, causal: true },
 ];
 
-/** Floating-point operations of one call: 4·B·H·Lq·Lk·D (Q·Kᵀ and P·V, a multiply and an add each). */
+/**
+ * Real models' attention shapes at batch 1 (shared/README.md; BERT-base at 128 tokens as issue 12 defines it).
+ * `decode`: one query over seqK − 1 cached tokens plus the new one, timed as a KV-cache step.
+ */
 export const MODEL_SHAPES = [
   { id: 'MiniLM-L6', label: 'H12 L128 D32', batch: 1, heads: 12, seqQ: 128, seqK: 128, headDim: 32 },
-  { id: 'BERT-base', label: 'H12 L384 D64', batch: 1, heads: 12, seqQ: 384, seqK: 384, headDim: 64 },
+  { id: 'BERT-base', label: 'H12 L128 D64', batch: 1, heads: 12, seqQ: 128, seqK: 128, headDim: 64 },
   { id: 'ViT-B/16', label: 'H12 L197 D64', batch: 1, heads: 12, seqQ: 197, seqK: 197, headDim: 64 },
   { id: 'Whisper-tiny encoder', label: 'H6 L1500 D64', batch: 1, heads: 6, seqQ: 1500, seqK: 1500, headDim: 64 },
   { id: 'Llama-3.2-1B prefill', label: 'GQA 32/8 L512 D64 causal', batch: 1, heads: 32, kvHeads: 8, seqQ: 512, seqK: 512, headDim: 64, causal: true },
@@ -180,6 +183,7 @@ export const MODEL_SHAPES = [
   { id: 'Llama-3.2-1B decode', label: 'GQA 32/8 KV-cache step over 4096 tokens', batch: 1, heads: 32, kvHeads: 8, seqQ: 1, seqK: 4096, headDim: 64, causal: 'bottom-right', decode: true },
 ];
 
+/** Floating-point operations of one call: 4·B·H·Lq·Lk·D (Q·Kᵀ and P·V, a multiply and an add each). */
 export const flops = (s) => 4 * s.batch * s.heads * s.seqQ * s.seqK * s.headDim;
 
 /** Uniform [−1, 1) inputs for a benchmark shape, deterministic. */
