@@ -115,16 +115,30 @@ export const LOG2E: f32 = 1.442695041;
  */
 // @ts-ignore: decorator
 @inline export function vexp2(x: v128): v128 {
-  let n = f32x4.add(x, v128.load32_splat(EXP2_TABLE, 0));
+  return vexp2k(
+    x, v128.load32_splat(EXP2_TABLE, 0), v128.load32_splat(EXP2_TABLE, 4), v128.load32_splat(EXP2_TABLE, 8),
+    v128.load32_splat(EXP2_TABLE, 12), v128.load32_splat(EXP2_TABLE, 16), v128.load32_splat(EXP2_TABLE, 20),
+    v128.load32_splat(EXP2_TABLE, 24),
+  );
+}
+
+/**
+ * vexp2 with its constants passed in (EXP2_TABLE 0–6: magic bias, b5 … b1, cutoff), for a loop that loads them
+ * once before it: V8 then keeps them in registers instead of reloading seven constants per vector (the softmax
+ * exponent loop, score4.ts: 9.98 → 8.8 cycles per vector in a micro-benchmark). Same operations, same bits.
+ */
+// @ts-ignore: decorator
+@inline export function vexp2k(x: v128, magic: v128, b5: v128, b4: v128, b3: v128, b2: v128, b1: v128, cutoff: v128): v128 {
+  let n = f32x4.add(x, magic);
   const s = i32x4.shl(n, 23);
-  n = f32x4.sub(n, v128.load32_splat(EXP2_TABLE, 0));
+  n = f32x4.sub(n, magic);
   const r = f32x4.sub(x, n);
-  let p = vmadd(v128.load32_splat(EXP2_TABLE, 4), r, v128.load32_splat(EXP2_TABLE, 8));
-  p = vmadd(p, r, v128.load32_splat(EXP2_TABLE, 12));
-  p = vmadd(p, r, v128.load32_splat(EXP2_TABLE, 16));
-  p = vmadd(p, r, v128.load32_splat(EXP2_TABLE, 20));
+  let p = vmadd(b5, r, b4);
+  p = vmadd(p, r, b3);
+  p = vmadd(p, r, b2);
+  p = vmadd(p, r, b1);
   const f = vmadd(f32x4.mul(r, s), p, s);
-  return v128.andnot(f, f32x4.lt(x, v128.load32_splat(EXP2_TABLE, 24)));
+  return v128.andnot(f, f32x4.lt(x, cutoff));
 }
 
 /** 2^x for one scalar, through the vector path. */
