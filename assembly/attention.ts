@@ -180,6 +180,21 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
 }
 
 /**
+ * Keys of a key block (at kb, cols keys) that the four-row group from block row r computes on the fast path: its
+ * last row's limit (rows' limits only grow with the row), ≥ 1; or 0 for the general path: fewer than four rows left,
+ * a window starting inside the block, no key admitted, or — in weights mode, where every key of the block is
+ * written — a row that does not admit the whole block. Only for blocks `fast` allows (no mask, bias or cap).
+ */
+// @ts-ignore: decorator
+@inline function groupKeys(p: Params, r: i32, rows: i32, qb: i32, iStep: i32, off: i32, keys: i32, kb: i32, cols: i32, weights: usize): i32 {
+  if (r + 4 > rows) return 0;
+  const last = qb + (r + 3) * iStep;
+  if (rowLo(p, last, off) > kb) return 0;
+  if (weights != 0) return rowHi(p, qb + r * iStep, off, keys) - kb >= cols ? cols : 0;
+  return max(0, min(cols, rowHi(p, last, off, keys) - kb));
+}
+
+/**
  * One block of `rows` query rows of batch row b against its keys. Row r is query qb + r of head h, or with
  * hStep = 1 (grouped decode) query qb of head h + r. q and out point at the block's first row (rows qStride /
  * oStride bytes apart), kpack at the kv head's packed key panels, v at its values (rows vStride apart, 8-column
@@ -233,12 +248,18 @@ function attendBlock(
     // rows − 1 − r); grouped rows differ in slope, not in position: one table row each, below.
     if (slope != 0 && hStep == 0) alibiTable(bias, slope, kb - (qb + rows - 1 + off), rows + cols8);
 
+    // Four-row groups with nothing to mask, bias or cap take the fast path (softmaxRows4) over the keys up to
+    // their last row's limit (groupKeys: the causal diagonal computes only its lower half), else the general one.
+    const fast = tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0;
+
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
     let r = 0;
     for (; r < rows4; r += 4) {
       const qr = qpack + (<usize>r * <usize>D << 2);
       const sr = sBuf + <usize>r * sStride;
-      for (let c = 0; c < cols8; c += 8) {
+      const g = fast ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
+      const c8 = g > 0 ? ceil8(g) : cols8;
+      for (let c = 0; c < c8; c += 8) {
         f32_qk_4x8p(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
       }
     }
@@ -254,20 +275,20 @@ function attendBlock(
       }
     }
 
-    // Scores -> weights, updating each row's running max and sum; four rows at once where nothing is masked.
-    // A last block of cols % 4 keys (ViT's 197) gets −∞ scores up to the next multiple of 4: weight 0, as if absent.
-    const plain4 = tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0;
-    const cols4 = (cols + 3) & ~3;
+    // Scores -> weights, updating each row's running max and sum. A fast group's keys past a row's own limit
+    // (and past the block, up to a multiple of 4: ViT's 197 = 128 + 69) get −∞ scores: weight 0, as if absent.
     for (r = 0; r < rows; r++) {
       const i = qb + r * iStep;
       const ro = <usize>r << 2;
-      // Every key of the block admissible to rows r … r + 3: the last row's first key and the first row's last.
-      if (plain4 && (r & 3) == 0 && r + 4 <= rows && rowLo(p, qb + (r + 3) * iStep, off) <= kb && rowHi(p, i, off, keys) - kb >= cols) {
+      const g = fast && (r & 3) == 0 ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
+      if (g > 0) {
         const sr = sBuf + <usize>r * sStride;
-        for (let t: usize = 0; t < 4; t++) {
-          for (let j = cols; j < cols4; j++) store<f32>(sr + t * sStride + (<usize>j << 2), -Infinity);
+        const g4 = (g + 3) & ~3;
+        for (let t = 0; t < 4; t++) {
+          const own = min(g, max(0, rowHi(p, i + t * iStep, off, keys) - kb));
+          for (let j = own; j < g4; j++) store<f32>(sr + <usize>t * sStride + (<usize>j << 2), -Infinity);
         }
-        softmaxRows4(sr, sStride, cols4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
+        softmaxRows4(sr, sStride, g4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
         r += 3;
         continue;
       }
@@ -293,10 +314,13 @@ function attendBlock(
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
+      // A fast group's weights past its keys are 0 (or were never computed): its product stops there.
+      const g = fast ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
+      const J = g > 0 ? min((g + 3) & ~3, cols) : cols;
       if (sStride == BLOCK_STRIDE) {
-        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, cols, ar + (<usize>c << 2), accStride, cr);
+        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, J, ar + (<usize>c << 2), accStride, cr);
       } else {
-        for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c >> 3) * vPanel, vStride, cols, ar + (<usize>c << 2), accStride, cr);
+        for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c >> 3) * vPanel, vStride, J, ar + (<usize>c << 2), accStride, cr);
       }
     }
     for (; r < rows; r++) {
