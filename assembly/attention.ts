@@ -4,8 +4,12 @@
 // against a running row max, and they are multiplied straight into a BR×Dv accumulator. Extra memory is O(S·D)
 // for the packed keys plus O(BR·(BC + Dv)); the seqQ × seqK score matrix exists only when the caller asks for
 // the weights.
-import { BC, BR, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
+import { BC, BR, DTYPE_FLOAT16, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
 import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
+import { x16_packk_8, x16_packq_4, x16_padv_8 } from "./pack16";
+import { halfRowToF32, storeHalves4, f32ToHalf } from "./convert";
+import { kvHeadBytes } from "./kvcache";
+import { typedKeys, typedScores, typedScratchBytes, typedValues, typedWeightedValues } from "./kvtypes";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
 } from "./gemm";
@@ -19,10 +23,16 @@ export function scratchBytes(params: usize): f64 {
   const S = p.S, D = p.D, Dv = p.Dv, resident = p.resident != 0;
   const dv8 = <f64>ceil8(Dv);
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
-  const values = !resident && (Dv & 7) != 0 ? <f64>S * dv8 : 0.0;
+  const values = padsValues(p) ? <f64>S * dv8 : 0.0;
   const R = <f64>min(BR, p.L); // rows of the largest block: one query row needs one row of scores, not BR
   const block = scoreFloats(p) + R * dv8 + <f64>(3 * BR) + R * <f64>D;
-  return 4.0 * (keys + values + block + <f64>biasLength(p));
+  return 4.0 * (keys + values + block + <f64>biasLength(p)) + typedScratchBytes(p);
+}
+
+/** Whether v is copied to padded float32 rows: Dv not a multiple of 8, or a float16 tensor (decoded there). */
+// @ts-ignore: decorator
+@inline function padsValues(p: Params): bool {
+  return p.resident == 0 && ((p.Dv & 7) != 0 || p.vInType == DTYPE_FLOAT16);
 }
 
 /**
@@ -82,7 +92,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const bw = blockWidth(p);
   const kpack = scratch;
   const vpad = kpack + (resident ? 0 : <usize>ceil8(S) * <usize>D << 2);
-  const padV = !resident && (Dv & 7) != 0;
+  const padV = padsValues(p);
   const R = <usize>min(BR, L); // rows of the largest block (scratchBytes)
   const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>scoreFloats(p) << 2); // fits: the host reserved scratchBytes
@@ -90,13 +100,15 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const qpack = rowState + (<usize>(3 * BR) << 2);
   const bias = qpack + (R * <usize>D << 2);
   const group = H / KVH;
-  // Row strides in bytes: (B, seq, heads, dim) rows of one head are `heads` rows apart.
-  const qStride = <usize>(bshd ? H * D : D) << 2;
-  const oStride = <usize>(bshd ? H * Dv : Dv) << 2;
-  const kStride = <usize>(bshd && !resident ? KVH * D : D) << 2;
-  const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) << 2;
+  // Element sizes (float32, or binary16 tensors) and row strides in bytes: (B, seq, heads, dim) rows of one
+  // head are `heads` rows apart.
+  const qElt: usize = p.qType == DTYPE_FLOAT16 ? 2 : 4, oElt: usize = p.outType == DTYPE_FLOAT16 ? 2 : 4;
+  const kElt: usize = p.kInType == DTYPE_FLOAT16 ? 2 : 4, vElt: usize = p.vInType == DTYPE_FLOAT16 ? 2 : 4;
+  const qStride = <usize>(bshd ? H * D : D) * qElt;
+  const oStride = <usize>(bshd ? H * Dv : Dv) * oElt;
+  const kStride = <usize>(bshd && !resident ? KVH * D : D) * kElt;
+  const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) * vElt;
   const vStride = padV || resident ? <usize>dv8 << 2 : vRowStride;
-  const capacity = p.capacity;
   const blocks = (L + BR - 1) / BR;
   const weights = p.returnWeights != 0 ? p.weights : 0;
   const maskElt: usize = p.maskKind == MASK_BOOL_U8 ? 1 : 4;
@@ -110,18 +122,25 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     const kvh = h / group;
     const kvIndex = b * KVH + kvh;
     let kSrc: usize, vSrc: usize;
+    let head = -1;
     if (resident) {
-      kSrc = p.k + <usize>kvIndex * (<usize>ceil8(capacity) * <usize>D << 2);
-      vSrc = p.v + <usize>kvIndex * (<usize>capacity * <usize>dv8 << 2);
+      // The cache head: batch row b reads cache row cacheRows[b] (ragged batches), else row b.
+      head = (p.cacheRows != 0 ? load<i32>(p.cacheRows + (<usize>b << 2)) : b) * KVH + kvh;
+      kSrc = p.k + <usize>head * <usize>kvHeadBytes(p, 0);
+      vSrc = p.v + <usize>head * <usize>kvHeadBytes(p, 1);
     } else {
       // First key row of (b, kv head): (B, KVH, S, ·), or (B, S, KVH, ·) with bshd.
       const kvRow0 = bshd ? <usize>b * <usize>S * <usize>KVH + <usize>kvh : <usize>kvIndex * <usize>S;
-      kSrc = p.k + kvRow0 * (<usize>D << 2);
-      vSrc = p.v + kvRow0 * (<usize>Dv << 2);
+      kSrc = p.k + kvRow0 * <usize>D * kElt;
+      vSrc = p.v + kvRow0 * <usize>Dv * vElt;
       // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
       if (kvIndex != packedKv) {
-        x32_packk_8(kSrc, kStride, S, D, kpack);
-        if (padV) x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
+        if (kElt == 2) x16_packk_8(kSrc, kStride, S, D, kpack);
+        else x32_packk_8(kSrc, kStride, S, D, kpack);
+        if (padV) {
+          if (vElt == 2) x16_padv_8(vSrc, vRowStride, S, Dv, vpad);
+          else x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
+        }
         packedKv = kvIndex;
       }
       kSrc = kpack;
@@ -133,10 +152,10 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     // Its first q / out row: (B, H, L, ·), or (B, L, H, ·) with bshd.
     const ioRow0 = bshd ? (<usize>b * <usize>L + <usize>qb) * <usize>H + <usize>h : row0;
     attendBlock(
-      p, b, h, p.q + ioRow0 * (<usize>D << 2), qStride, p.out + ioRow0 * (<usize>Dv << 2), oStride, rows, qb,
+      p, b, h, p.q + ioRow0 * <usize>D * qElt, qStride, p.out + ioRow0 * <usize>Dv * oElt, oStride, rows, qb,
       kSrc, vSrc, vStride, rows < 4 && weights == 0 ? decodeWidth(S, rows) : bw, mask, maskElt,
       weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
-      sBuf, acc, rowState, qpack, bias,
+      sBuf, acc, rowState, qpack, bias, head,
     );
   }
 }
@@ -144,12 +163,13 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
 /**
  * One block of `rows` query rows (the first is query qb) of batch row b, query head h, against its keys: q and
  * out point at the block's first row (rows qStride / oStride bytes apart), kpack at the head's packed key panels,
- * v at its value rows (vStride apart), mask at the block's first row.
+ * v at its value rows (vStride apart), mask at the block's first row. `head` ≥ 0: the keys and values are that
+ * head of a resident cache, whose key j lives in slot j mod capacity (a block never wraps around the end).
  */
 function attendBlock(
   p: Params, b: i32, h: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
   kpack: usize, v: usize, vStride: usize, bw: i32, mask: usize, maskElt: usize, weights: usize,
-  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32,
 ): void {
   const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
   const keys = keysOf(p, b);
@@ -166,18 +186,33 @@ function attendBlock(
   startRows(p, h, rows, rowMax, rowSum);
   memory.fill(acc, 0, <usize>rows * accStride);
   if (weights != 0) memory.fill(weights, 0, <usize>rows * <usize>S << 2);
-  // The block's full 4-row groups, packed [D][4] once for all its key blocks.
-  for (let r = 0; r < rows4; r += 4) x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+  // The block's full 4-row groups, packed [D][4] once for all its key blocks; a binary16 q is decoded while
+  // packing, its other rows to float32 rows after the packed ones.
+  const halfQ = p.qType == DTYPE_FLOAT16;
+  for (let r = 0; r < rows4; r += 4) {
+    if (halfQ) x16_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+    else x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+  }
+  if (halfQ) {
+    const left = qpack + (<usize>rows4 * <usize>D << 2);
+    for (let r = rows4; r < rows; r++) halfRowToF32(q + <usize>r * qStride, D, left + (<usize>(r - rows4) * <usize>D << 2));
+    q = left - (<usize>rows4 * <usize>D << 2); // row r at q + r·qStride, as for a float32 q
+    qStride = <usize>D << 2;
+  }
+  const typedK = typedKeys(p), typedV = typedValues(p);
+  const slots = head >= 0 ? p.capacity : 0x7fffffff;
+  const work = bias + (<usize>biasLength(p) << 2); // the converter table's scratch
 
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
   // skipped (key lengths, causal, window). The start is rounded down to the 8-key panel.
   const kend = max(0, rowHi(p, qb + rows - 1, off, keys));
   const kstart = min(rowLo(p, qb, off), kend) & ~7;
 
-  for (let kb = kstart; kb < kend; kb += bw) {
-    const cols = min(bw, kend - kb);
+  for (let kb = kstart, cols = 0; kb < kend; kb += cols) {
+    const slot = kb % slots; // a resident cache's slot of key kb
+    cols = min(min(bw, kend - kb), slots - slot);
     const cols8 = ceil8(cols);
-    const kPanel = kpack + (<usize>kb * <usize>D << 2);
+    const kPanel = kpack + (<usize>slot * <usize>D << 2);
     const mTile = mask + <usize>kb * <usize>msS * maskElt;
     // A mask tile that admits nothing contributes nothing (skipped: weights mode keeps its one block); one that
     // admits every key is computed as unmasked.
@@ -193,6 +228,10 @@ function attendBlock(
 
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
     let r = 0;
+    if (typedK) {
+      typedScores(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, work);
+      r = rows;
+    }
     for (; r < rows4; r += 4) {
       const qr = qpack + (<usize>r * <usize>D << 2);
       const sr = sBuf + <usize>r * sStride;
@@ -227,8 +266,13 @@ function attendBlock(
     if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowMax, rowSum, rowCorr, weights + (<usize>kb << 2));
 
     // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8)
-    const vBlock = v + <usize>kb * vStride;
-    for (r = 0; r < rows4; r += 4) {
+    const vBlock = v + <usize>slot * vStride;
+    r = 0;
+    if (typedV) {
+      typedWeightedValues(p, head, slot, rows, rows4, sBuf, sStride, cols, acc, accStride, rowCorr, work);
+      r = rows;
+    }
+    for (; r < rows4; r += 4) {
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
@@ -248,14 +292,20 @@ function attendBlock(
     }
   }
   // out = acc / denominator. A row that admitted no key has acc = 0 and is written as zeros
-  // (PyTorch ≥ 2.5, ONNX), never 0/0.
+  // (PyTorch ≥ 2.5, ONNX), never 0/0. A binary16 out is rounded to nearest even.
   const dv4 = Dv & ~3;
+  const halfOut = p.outType == DTYPE_FLOAT16;
   for (let r = 0; r < rows; r++) {
     const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)), load<f32>(rowMax + (<usize>r << 2)));
     const vinv = f32x4.splat(inv);
     const ar = acc + <usize>r * accStride;
     const or = out + <usize>r * outStride;
     let c = 0;
+    if (halfOut) {
+      for (; c < dv4; c += 4) storeHalves4(or + (<usize>c << 1), f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv));
+      for (; c < Dv; c++) store<u16>(or + (<usize>c << 1), f32ToHalf(load<f32>(ar + (<usize>c << 2)) * inv));
+      continue;
+    }
     for (; c < dv4; c += 4) {
       v128.store(or + (<usize>c << 2), f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv));
     }

@@ -4,7 +4,11 @@ import { AttentionError } from './errors.js';
 import { planModel } from './plan-model.js';
 import type { ModelPlan } from './plan-model.js';
 import { describe, dimension, float32, isFloat32Array, isUint8Array, optionsObject, tensor } from './plan-util.js';
-import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
+import {
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, DTYPE_FLOAT16, DTYPE_FLOAT32, MASK_ADDITIVE_F32,
+  MASK_BOOL_U8, MASK_NONE,
+} from './params.generated.js';
+import { isHalfTensor } from './half.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
 export { dimension, isFloat32Array, isUint8Array, tensor } from './plan-util.js';
@@ -55,6 +59,8 @@ export interface AttentionPlan extends ShapePlan, ModelPlan {
   /** Polynomial exponent (0 for other activations). */
   readonly power: number;
   readonly returnWeights: boolean;
+  /** DTYPE_* codes of the tensors: float32, or float16 for 16-bit ones (out: float32 when not given). */
+  readonly types: { readonly q: number; readonly k: number; readonly v: number; readonly out: number };
 }
 
 const SHAPE_OPTIONS = ['batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'causal', 'out'];
@@ -70,6 +76,7 @@ const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squ
  * checked when `resident` (they live in a KV cache whose shape is known). */
 function planShape(
   q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false, bshd = false,
+  half = false,
 ): ShapePlan {
   const batch = dimension(options.batch, 'options.batch');
   const heads = dimension(options.heads, 'options.heads');
@@ -87,10 +94,10 @@ function planShape(
   const dims = (h: string, hv: number, seq: string, sv: number, d: string, dv: number) => bshd
     ? `[batch, ${seq}, ${h}, ${d}] = [${batch}, ${sv}, ${hv}, ${dv}] ('bshd')`
     : `[batch, ${h}, ${seq}, ${d}] = [${batch}, ${hv}, ${sv}, ${dv}]`;
-  tensor(q, 'q', batch * heads * seqQ * headDim, dims('heads', heads, 'seqQ', seqQ, 'headDim', headDim));
+  tensor(q, 'q', batch * heads * seqQ * headDim, dims('heads', heads, 'seqQ', seqQ, 'headDim', headDim), half);
   if (!resident) {
-    tensor(k, 'k', batch * kvHeads * seqK * headDim, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim));
-    tensor(v, 'v', batch * kvHeads * seqK * headDimV, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV));
+    tensor(k, 'k', batch * kvHeads * seqK * headDim, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim), half);
+    tensor(v, 'v', batch * kvHeads * seqK * headDimV, dims('kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV), half);
   }
 
   let causal = false;
@@ -110,7 +117,7 @@ function planShape(
 
   const outLength = batch * heads * seqQ * headDimV;
   if (options.out !== undefined) {
-    tensor(options.out, 'options.out', outLength, dims('heads', heads, 'seqQ', seqQ, 'headDimV', headDimV));
+    tensor(options.out, 'options.out', outLength, dims('heads', heads, 'seqQ', seqQ, 'headDimV', headDimV), half);
   }
   return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, bottomRight, causalOffset, outLength };
 }
@@ -118,7 +125,9 @@ function planShape(
 /** Validates q, k, v and options; throws {@link AttentionError} naming the first offending argument. */
 export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions, resident = false): AttentionPlan {
   optionsObject(options, ATTENTION_OPTIONS);
-  const shape = planShape(q, k, v, options, resident, options.layout === 'bshd');
+  const shape = planShape(q, k, v, options, resident, options.layout === 'bshd', true);
+  const typeOf = (x: unknown) => (isHalfTensor(x) ? DTYPE_FLOAT16 : DTYPE_FLOAT32);
+  const types = { q: typeOf(q), k: typeOf(k), v: typeOf(v), out: typeOf(options.out) };
 
   let scale = Math.fround(1 / Math.sqrt(shape.headDim));
   if (options.scale !== undefined) scale = float32(options.scale, 'options.scale');
@@ -162,7 +171,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     throw new AttentionError('INVALID_OPTION', `must be a boolean, got ${describe(returnWeights)}`, 'options.returnWeights');
   }
   const model = planModel(options, shape.batch, shape.heads, shape.seqQ, shape.seqK, shape.headDim, activation === ACT_SOFTMAX);
-  return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights, ...model };
+  return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights, ...model, types };
 }
 
 /** Validates a linear-attention call. */

@@ -6,6 +6,7 @@ import {
 } from '../plan.js';
 
 import { rotated } from '../rope.js';
+import type { CacheView } from './kvcache.js';
 
 const f32 = Math.fround;
 
@@ -14,7 +15,7 @@ const f32 = Math.fround;
  * share each load of q and keep four independent sums in flight, which is most of the plain-JS speed (≈ 3× the
  * one-key loop).
  */
-function dots(
+export function dots(
   s: Float64Array, q: Float32Array, qRow: number, k: Float32Array, kHead: number, ks: number, D: number, lo: number, hi: number,
 ): void {
   let j = lo;
@@ -39,7 +40,7 @@ function dots(
 }
 
 /** o (Dv) = Σ_{lo≤j<hi} p_j · v_j: p (n) · v (n,Dv), value rows `vs` apart, four rows per pass over o. */
-function weightedSum(o: Float64Array, p: Float64Array, v: Float32Array, vHead: number, vs: number, Dv: number, lo: number, hi: number): void {
+export function weightedSum(o: Float64Array, p: Float64Array, v: Float32Array, vHead: number, vs: number, Dv: number, lo: number, hi: number): void {
   o.fill(0);
   let j = lo;
   for (; j + 4 <= hi; j += 4) {
@@ -63,22 +64,21 @@ function sigmoid(x: number): number {
  * out (B,H,L,Dv) = act(q̃ (B,H,L,D) · k̃ᵀ (B,KVH,D,S) · scale [softcapped] + ALiBi + mask) · v (B,KVH,S,Dv), q̃ and
  * k̃ rotated by RoPE when asked, and, when `weights` is given, the weights (B,H,L,S). With `layout: 'bshd'` the
  * tensors are (B,L,H,·) and (B,S,KVH,·). Memory beyond the outputs: one row of S scores (and rotated copies of
- * q and k with RoPE). `cacheCapacity` ≠ null: k and v are a KV cache, (B,KVH,capacity,·) whatever the layout,
- * keys already rotated, of which the first S take part.
+ * q and k with RoPE). `cache` ≠ null: k and v are unused, the keys and values are read from a KV cache (kvcache.ts)
+ * whose head (row · KVH + kv head) holds key j in slot j mod its slots, keys already rotated.
  */
 export function attentionRows(
   out: Float32Array, weights: Float32Array | null, q: Float32Array, k: Float32Array, v: Float32Array, plan: AttentionPlan,
-  cacheCapacity: number | null = null,
+  cache: CacheView | null = null,
 ): void {
   const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, scale } = plan;
   const { causal, bottomRight, mask, maskKind, activation, softcap, param, power, window, alibiSlopes, sinks, keyLengths, rope } = plan;
   const [msB, msH, msL, msS] = plan.maskStrides;
   const bshd = plan.layout === 'bshd';
-  const kvBshd = bshd && cacheCapacity === null;
-  const T = cacheCapacity ?? S; // key rows per (batch, kv head)
+  const kvBshd = bshd && cache === null;
   if (rope !== null) {
     q = rotated(q, B, H, L, D, bshd, rope, rope.positionQ);
-    if (cacheCapacity === null) k = rotated(k, B, KVH, S, D, bshd, rope, rope.positionK);
+    if (cache === null) k = rotated(k, B, KVH, S, D, bshd, rope, rope.positionK);
   }
   // Element offsets: row i of (b, h) in q/out, key row j of (b, kv head) in k/v; `…s` are row strides.
   const qs = bshd ? H * D : D, os = bshd ? H * Dv : Dv;
@@ -92,8 +92,9 @@ export function attentionRows(
     const off = keys - L; // query i sits at key position i + off (bottom-right alignment)
     for (let h = 0; h < H; h++) {
       const kv = Math.floor(h / group);
-      const kHead = kvBshd ? (b * S * KVH + kv) * D : (b * KVH + kv) * T * D;
-      const vHead = kvBshd ? (b * S * KVH + kv) * Dv : (b * KVH + kv) * T * Dv;
+      const kHead = kvBshd ? (b * S * KVH + kv) * D : (b * KVH + kv) * S * D;
+      const vHead = kvBshd ? (b * S * KVH + kv) * Dv : (b * KVH + kv) * S * Dv;
+      const head = cache === null ? 0 : (cache.rows === null ? b : cache.rows[b]!) * KVH + kv; // the cache's head
       const slope = alibiSlopes === null ? 0 : alibiSlopes[h]!;
       for (let i = 0; i < L; i++) {
         const row = (b * H + h) * L + i; // row of the weights, always (B,H,L,S)
@@ -108,7 +109,8 @@ export function attentionRows(
         hi = Math.max(hi, lo);
 
         // s (S) = q_i (D) · kᵀ (D,S) · scale, softcapped, + ALiBi + mask; inadmissible keys get −∞
-        dots(s, q, qRow, k, kHead, ks, D, lo, hi);
+        if (cache === null) dots(s, q, qRow, k, kHead, ks, D, lo, hi);
+        else cache.dots(s, q, qRow, head, lo, hi);
         let max = -Infinity;
         for (let j = lo; j < hi; j++) {
           // Rounded to float32 like the wasm kernels' scores, so that a score overflowing float32 (|q·k| > 3.4e38)
@@ -159,7 +161,8 @@ export function attentionRows(
         }
 
         // Pass 3, folded into the product: out_i (Dv) = (p (S) · v (S,Dv)) / denominator.
-        weightedSum(o, s, v, vHead, vs, Dv, lo, hi);
+        if (cache === null) weightedSum(o, s, v, vHead, vs, Dv, lo, hi);
+        else cache.weightedSum(o, s, head, lo, hi);
         const inv = denominator === 0 ? 0 : 1 / denominator;
         for (let c = 0; c < Dv; c++) out[oRow + c] = o[c]! * inv;
         if (weights !== null) {

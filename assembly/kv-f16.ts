@@ -1,0 +1,193 @@
+// Micro-kernels over a float16 cache (kvcache.ts layout): the shapes of gemm.ts, converting 8 cache codes per
+// load in registers (convert.ts halfEven / halfOdd: 5 integer ops per 8 values, no shuffle). The codes decode
+// to value × 2^−112; the kernels put the 2^112 back where it costs least:
+// - one query row (decode): the caller prescales q by 2^t and the 1×N qk kernels multiply their sums by
+//   `post` = 2^(112 − t) once (t chosen so that neither q·2^t overflows nor the partial sums go subnormal);
+//   the 1×N pv kernels multiply each weight by `pmul` = 2^112 once per key (weights ≤ 1), or with `exact`
+//   (activations whose weights may exceed 2^16) each decoded value instead.
+// - 4-row tiles (prefill chunks): each decoded vector is multiplied by 2^112 (2 products per 8 FMAs).
+// Every product of a decoded value and a rescaled operand is then the product of the true values, exactly as
+// in float32 arithmetic on the decoded cache.
+import { vmadd } from "./vmath";
+import { halfEven, halfMask, halfOdd, halfScale } from "./convert";
+
+/** f16-qk-1x32: s (1,32) = post · q (1,D) · kᵀ (D,32) over 4 consecutive panels (`panelBytes` apart). */
+export function f16_qk_1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: usize, post: f32): void {
+  let k1 = kp + panelBytes;
+  let k2 = k1 + panelBytes;
+  let k3 = k2 + panelBytes;
+  const m = halfMask();
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+  let d = D;
+  do {
+    const a = v128.load32_splat(q0);
+    q0 += 4;
+    let w = v128.load(kp);
+    c0 = vmadd(a, halfEven(w, m), c0); c1 = vmadd(a, halfOdd(w, m), c1);
+    w = v128.load(k1);
+    c2 = vmadd(a, halfEven(w, m), c2); c3 = vmadd(a, halfOdd(w, m), c3);
+    w = v128.load(k2);
+    c4 = vmadd(a, halfEven(w, m), c4); c5 = vmadd(a, halfOdd(w, m), c5);
+    w = v128.load(k3);
+    c6 = vmadd(a, halfEven(w, m), c6); c7 = vmadd(a, halfOdd(w, m), c7);
+    kp += 16; k1 += 16; k2 += 16; k3 += 16;
+  } while (--d);
+  const r = f32x4.splat(post);
+  v128.store(s, f32x4.mul(c0, r)); v128.store(s, f32x4.mul(c1, r), 16);
+  v128.store(s, f32x4.mul(c2, r), 32); v128.store(s, f32x4.mul(c3, r), 48);
+  v128.store(s, f32x4.mul(c4, r), 64); v128.store(s, f32x4.mul(c5, r), 80);
+  v128.store(s, f32x4.mul(c6, r), 96); v128.store(s, f32x4.mul(c7, r), 112);
+}
+
+/** f16-qk-1x8: s (1,8) = post · q (1,D) · kᵀ (D,8), one panel. */
+export function f16_qk_1x8(q0: usize, kp: usize, D: i32, s: usize, post: f32): void {
+  const m = halfMask();
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+  let d = D;
+  do {
+    const a = v128.load32_splat(q0);
+    q0 += 4;
+    const w = v128.load(kp);
+    c0 = vmadd(a, halfEven(w, m), c0);
+    c1 = vmadd(a, halfOdd(w, m), c1);
+    kp += 16;
+  } while (--d);
+  const r = f32x4.splat(post);
+  v128.store(s, f32x4.mul(c0, r));
+  v128.store(s, f32x4.mul(c1, r), 16);
+}
+
+/** f16-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed [D][4] (x32_packq_4), values decoded exactly. */
+export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
+  const m = halfMask(), g = halfScale();
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = kp + (<usize>D << 4);
+  do {
+    const w = v128.load(kp);
+    const b0 = f32x4.mul(halfEven(w, m), g);
+    const b1 = f32x4.mul(halfOdd(w, m), g);
+    const a0 = v128.load32_splat(qp);
+    const a1 = v128.load32_splat(qp, 4);
+    const a2 = v128.load32_splat(qp, 8);
+    const a3 = v128.load32_splat(qp, 12);
+    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
+    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
+    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
+    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
+    kp += 16;
+    qp += 16;
+  } while (kp != end);
+  v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
+  v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
+  v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
+  v128.store(s, c30); v128.store(s, c31, 16);
+}
+
+/** Decoded values of 8 cache codes, × g when exact (else the weight carries the 2^112). */
+// @ts-ignore: decorator
+@inline function lo8(w: v128, m: v128, g: v128, exact: bool): v128 {
+  return exact ? f32x4.mul(halfEven(w, m), g) : halfEven(w, m);
+}
+// @ts-ignore: decorator
+@inline function hi8(w: v128, m: v128, g: v128, exact: bool): v128 {
+  return exact ? f32x4.mul(halfOdd(w, m), g) : halfOdd(w, m);
+}
+
+// @ts-ignore: decorator
+@inline function pv1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, pmul: f32, exact: bool): void {
+  const r = v128.load32_splat(corr);
+  const m = halfMask(), g = halfScale(), pm = f32x4.splat(pmul);
+  let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
+  let c2 = f32x4.mul(v128.load(acc, 32), r), c3 = f32x4.mul(v128.load(acc, 48), r);
+  let c4 = f32x4.mul(v128.load(acc, 64), r), c5 = f32x4.mul(v128.load(acc, 80), r);
+  let c6 = f32x4.mul(v128.load(acc, 96), r), c7 = f32x4.mul(v128.load(acc, 112), r);
+  let j = J;
+  do {
+    const a = exact ? v128.load32_splat(p0) : f32x4.mul(v128.load32_splat(p0), pm);
+    p0 += 4;
+    let w = v128.load(v);
+    c0 = vmadd(a, lo8(w, m, g, exact), c0); c1 = vmadd(a, hi8(w, m, g, exact), c1);
+    w = v128.load(v, 16);
+    c2 = vmadd(a, lo8(w, m, g, exact), c2); c3 = vmadd(a, hi8(w, m, g, exact), c3);
+    w = v128.load(v, 32);
+    c4 = vmadd(a, lo8(w, m, g, exact), c4); c5 = vmadd(a, hi8(w, m, g, exact), c5);
+    w = v128.load(v, 48);
+    c6 = vmadd(a, lo8(w, m, g, exact), c6); c7 = vmadd(a, hi8(w, m, g, exact), c7);
+    v += vStride;
+  } while (--j);
+  v128.store(acc, c0); v128.store(acc, c1, 16); v128.store(acc, c2, 32); v128.store(acc, c3, 48);
+  v128.store(acc, c4, 64); v128.store(acc, c5, 80); v128.store(acc, c6, 96); v128.store(acc, c7, 112);
+}
+
+/** f16-pv-1x32: acc (1,32) = acc · corr + p (1,J) · v (J,32); weights times pmul = 2^112, or exact decoding. */
+export function f16_pv_1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, pmul: f32, exact: bool): void {
+  if (exact) pv1x32(p0, v, vStride, J, acc, corr, pmul, true);
+  else pv1x32(p0, v, vStride, J, acc, corr, pmul, false);
+}
+
+/** f16-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8). */
+export function f16_pv_1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, pmul: f32, exact: bool): void {
+  const r = v128.load32_splat(corr);
+  const m = halfMask(), g = halfScale();
+  // exact: the decoded values carry 2^112; else the weights do
+  const pm = f32x4.splat(exact ? 1 : pmul), vm = exact ? g : f32x4.splat(1);
+  let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
+  let j = J;
+  do {
+    const a = f32x4.mul(v128.load32_splat(p0), pm);
+    p0 += 4;
+    const w = v128.load(v);
+    c0 = vmadd(a, f32x4.mul(halfEven(w, m), vm), c0);
+    c1 = vmadd(a, f32x4.mul(halfOdd(w, m), vm), c1);
+    v += vStride;
+  } while (--j);
+  v128.store(acc, c0);
+  v128.store(acc, c1, 16);
+}
+
+/**
+ * f16-pv-4x8: acc (4,8) = acc · diag(corr) + p (4,J) · v (J,8), weight rows pStride apart, values decoded
+ * exactly (the weights of a prefill block need no bound).
+ */
+export function f16_pv_4x8(
+  p0: usize, pStride: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize,
+): void {
+  const m = halfMask(), g = halfScale();
+  let p1 = p0 + pStride;
+  let p2 = p1 + pStride;
+  let p3 = p2 + pStride;
+  const a1p = acc + accStride;
+  const a2p = a1p + accStride;
+  const a3p = a2p + accStride;
+  let r = v128.load32_splat(corr);
+  let c00 = f32x4.mul(v128.load(acc), r), c01 = f32x4.mul(v128.load(acc, 16), r);
+  r = v128.load32_splat(corr, 4);
+  let c10 = f32x4.mul(v128.load(a1p), r), c11 = f32x4.mul(v128.load(a1p, 16), r);
+  r = v128.load32_splat(corr, 8);
+  let c20 = f32x4.mul(v128.load(a2p), r), c21 = f32x4.mul(v128.load(a2p, 16), r);
+  r = v128.load32_splat(corr, 12);
+  let c30 = f32x4.mul(v128.load(a3p), r), c31 = f32x4.mul(v128.load(a3p, 16), r);
+  let j = J;
+  do {
+    const w = v128.load(v);
+    const b0 = f32x4.mul(halfEven(w, m), g);
+    const b1 = f32x4.mul(halfOdd(w, m), g);
+    v += vStride;
+    const a0 = v128.load32_splat(p0); p0 += 4;
+    const a1 = v128.load32_splat(p1); p1 += 4;
+    const a2 = v128.load32_splat(p2); p2 += 4;
+    const a3 = v128.load32_splat(p3); p3 += 4;
+    c00 = vmadd(a0, b0, c00); c01 = vmadd(a0, b1, c01);
+    c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
+    c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
+    c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
+  } while (--j);
+  v128.store(acc, c00); v128.store(acc, c01, 16);
+  v128.store(a1p, c10); v128.store(a1p, c11, 16);
+  v128.store(a2p, c20); v128.store(a2p, c21, 16);
+  v128.store(a3p, c30); v128.store(a3p, c31, 16);
+}

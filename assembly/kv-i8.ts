@@ -1,0 +1,189 @@
+// Micro-kernels over an int8 cache (kvcache.ts layout). The cache is widened in registers by the load itself
+// (v128.load8x8_s: 8 int8 → 8 int16) and multiplied with i32x4.dot_i16x8_s (pmaddwd: two products summed per
+// lane), so a lane does 2 multiply-adds per instruction and no value is converted to float:
+// - scores: the query row is quantized to int16 per block of 32 channels (quantizeQuery; relative error
+//   ≤ 2^−16 of the block's largest |q|), each block's integer dot products are exact in i32 (≤ 16 pairs of
+//   products ≤ 32767·127), then s += float(dot) · (key scale · query scale).
+// - values: per block of 32 channels and group of ≤ 256 keys, the weights p_j · vscale_j are quantized to int16
+//   (quantizeWeights, same bound), integer sums (≤ 128 pairs: < 2^31) are flushed into the float32 accumulator
+//   with the group's scale.
+import { LANE_TABLE, vmadd } from "./vmath";
+
+/** Keys per weight group of the value kernels: 128 pairs of products ≤ 2·32767·127 stay below 2^31. */
+export const WEIGHT_GROUP = 256;
+
+/** Largest lane, NaN if any lane is NaN (f32x4.max propagates NaN; hmax's pmax need not). */
+// @ts-ignore: decorator
+@inline function maxLane(v: v128): f32 {
+  v = f32x4.max(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  v = f32x4.max(v, v128.shuffle<f32>(v, v, 1, 0, 3, 2));
+  return f32x4.extract_lane(v, 0);
+}
+
+/** Largest |x| of x[0, n), NaN if any is NaN (so a NaN row stays NaN through the integer path). */
+function absMax(x: usize, n: i32): f32 {
+  let m = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + (<usize>i << 2))));
+  let s = maxLane(m);
+  for (; i < n; i++) {
+    const a = abs(load<f32>(x + (<usize>i << 2)));
+    s = a > s || a != a ? a : s;
+  }
+  return s;
+}
+
+/**
+ * q (D float32) → q16: int16 per channel, zero-padded to an even count, and sq: per block of 32 channels its
+ * scale max|q| / 32767.
+ */
+export function quantizeQuery(q: usize, D: i32, q16: usize, sq: usize): void {
+  for (let from = 0, b = 0; from < D; from += 32, b++) {
+    const to = min(D, from + 32);
+    const amax = absMax(q + (<usize>from << 2), to - from);
+    const scale = amax / 32767;
+    const inv: f32 = amax > 0 ? 32767 / amax : 0;
+    store<f32>(sq + (<usize>b << 2), scale);
+    for (let d = from; d < to; d++) {
+      const x = i32x4.trunc_sat_f32x4_s(f32x4.splat(nearest(load<f32>(q + (<usize>d << 2)) * inv))); // NaN -> 0
+      store<i16>(q16 + (<usize>d << 1), <i16>i32x4.extract_lane(x, 0));
+    }
+  }
+  if (D & 1) store<i16>(q16 + (<usize>D << 1), 0);
+}
+
+/**
+ * w_j = p_j · scale_j for j < n (p: weights, scales: the value scales of these keys), quantized to int16 pairs
+ * at w16 (a zero after an odd n); returns the group's scale max|w| / 32767.
+ */
+export function quantizeWeights(p: usize, scales: usize, n: i32, w16: usize): f32 {
+  let m = f32x4.splat(0);
+  const lanes = v128.load(LANE_TABLE);
+  const vn = i32x4.splat(n);
+  for (let j = 0; j < n; j += 4) {
+    const o = <usize>j << 2;
+    const w = v128.and(f32x4.mul(v128.load(p + o), v128.load(scales + o)), i32x4.lt_s(i32x4.add(lanes, i32x4.splat(j)), vn));
+    m = f32x4.max(m, f32x4.abs(w));
+  }
+  const amax = maxLane(m);
+  const vinv = f32x4.splat(amax > 0 ? <f32>32767 / amax : 0);
+  for (let j = 0; j < n; j += 8) {
+    const o = <usize>j << 2;
+    const w0 = v128.and(f32x4.mul(v128.load(p + o), v128.load(scales + o)), i32x4.lt_s(i32x4.add(lanes, i32x4.splat(j)), vn));
+    const w1 = v128.and(f32x4.mul(v128.load(p + o, 16), v128.load(scales + o, 16)), i32x4.lt_s(i32x4.add(lanes, i32x4.splat(j + 4)), vn));
+    const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(w0, vinv)));
+    const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(w1, vinv)));
+    v128.store(w16 + (<usize>j << 1), i16x8.narrow_i32x4_s(i0, i1));
+  }
+  return amax / 32767;
+}
+
+/**
+ * i8-qk-1x32: s (1,32) = q · kᵀ over 4 consecutive panels (`panelBytes` apart) of `pairs` channel pairs; ks: the
+ * first panel's scales [blocks][8] (panels ksStride apart), q16/sq from quantizeQuery.
+ */
+export function i8_qk_1x32(q16: usize, sq: usize, kp: usize, panelBytes: usize, pairs: i32, s: usize, ks: usize, ksStride: usize): void {
+  let k1 = kp + panelBytes;
+  let k2 = k1 + panelBytes;
+  let k3 = k2 + panelBytes;
+  for (let b = 0, done = 0; done < pairs; b++) {
+    let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+    let c4 = i32x4.splat(0), c5 = i32x4.splat(0), c6 = i32x4.splat(0), c7 = i32x4.splat(0);
+    let g = min(16, pairs - done);
+    done += g;
+    do {
+      const a = v128.load32_splat(q16);
+      q16 += 4;
+      c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load8x8_s(kp), a));
+      c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 8), a));
+      c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v128.load8x8_s(k1), a));
+      c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v128.load8x8_s(k1, 8), a));
+      c4 = i32x4.add(c4, i32x4.dot_i16x8_s(v128.load8x8_s(k2), a));
+      c5 = i32x4.add(c5, i32x4.dot_i16x8_s(v128.load8x8_s(k2, 8), a));
+      c6 = i32x4.add(c6, i32x4.dot_i16x8_s(v128.load8x8_s(k3), a));
+      c7 = i32x4.add(c7, i32x4.dot_i16x8_s(v128.load8x8_s(k3, 8), a));
+      kp += 16; k1 += 16; k2 += 16; k3 += 16;
+    } while (--g);
+    const qs = v128.load32_splat(sq + (<usize>b << 2));
+    const sk = ks + (<usize>b << 5);
+    const first = b == 0;
+    blockScores(s, c0, c1, sk, qs, first);
+    blockScores(s + 32, c2, c3, sk + ksStride, qs, first);
+    blockScores(s + 64, c4, c5, sk + 2 * ksStride, qs, first);
+    blockScores(s + 96, c6, c7, sk + 3 * ksStride, qs, first);
+  }
+}
+
+/** s (8) (+)= float(dot) · (key scales · query scale) for one panel's two lanes of 4 keys. */
+// @ts-ignore: decorator
+@inline function blockScores(s: usize, lo: v128, hi: v128, sk: usize, qs: v128, first: bool): void {
+  const x0 = f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.mul(v128.load(sk), qs));
+  const x1 = f32x4.mul(f32x4.convert_i32x4_s(hi), f32x4.mul(v128.load(sk, 16), qs));
+  v128.store(s, first ? x0 : f32x4.add(v128.load(s), x0));
+  v128.store(s, first ? x1 : f32x4.add(v128.load(s, 16), x1), 16);
+}
+
+/** i8-qk-1x8: s (1,8) = q · kᵀ for one panel. */
+export function i8_qk_1x8(q16: usize, sq: usize, kp: usize, pairs: i32, s: usize, ks: usize): void {
+  for (let b = 0, done = 0; done < pairs; b++) {
+    let c0 = i32x4.splat(0), c1 = i32x4.splat(0);
+    let g = min(16, pairs - done);
+    done += g;
+    do {
+      const a = v128.load32_splat(q16);
+      q16 += 4;
+      c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load8x8_s(kp), a));
+      c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 8), a));
+      kp += 16;
+    } while (--g);
+    blockScores(s, c0, c1, ks + (<usize>b << 5), v128.load32_splat(sq + (<usize>b << 2)), b == 0);
+  }
+}
+
+/**
+ * i8-pv-1x32: acc (1,32) += scale · Σ_pairs w16 · v over `pairs` token pairs (pairStride bytes apart; v at the
+ * block's first channel), w16 from quantizeWeights.
+ */
+export function i8_pv_1x32(w16: usize, v: usize, pairStride: usize, pairs: i32, acc: usize, scale: f32): void {
+  let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+  let c4 = i32x4.splat(0), c5 = i32x4.splat(0), c6 = i32x4.splat(0), c7 = i32x4.splat(0);
+  let j = pairs;
+  do {
+    const a = v128.load32_splat(w16);
+    w16 += 4;
+    c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load8x8_s(v), a));
+    c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load8x8_s(v, 8), a));
+    c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v128.load8x8_s(v, 16), a));
+    c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v128.load8x8_s(v, 24), a));
+    c4 = i32x4.add(c4, i32x4.dot_i16x8_s(v128.load8x8_s(v, 32), a));
+    c5 = i32x4.add(c5, i32x4.dot_i16x8_s(v128.load8x8_s(v, 40), a));
+    c6 = i32x4.add(c6, i32x4.dot_i16x8_s(v128.load8x8_s(v, 48), a));
+    c7 = i32x4.add(c7, i32x4.dot_i16x8_s(v128.load8x8_s(v, 56), a));
+    v += pairStride;
+  } while (--j);
+  const r = f32x4.splat(scale);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c0), r, v128.load(acc)));
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c1), r, v128.load(acc, 16)), 16);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c2), r, v128.load(acc, 32)), 32);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c3), r, v128.load(acc, 48)), 48);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c4), r, v128.load(acc, 64)), 64);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c5), r, v128.load(acc, 80)), 80);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c6), r, v128.load(acc, 96)), 96);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c7), r, v128.load(acc, 112)), 112);
+}
+
+/** i8-pv-1x8: acc (1,8) += scale · Σ_pairs w16 · v for 8 channels. */
+export function i8_pv_1x8(w16: usize, v: usize, pairStride: usize, pairs: i32, acc: usize, scale: f32): void {
+  let c0 = i32x4.splat(0), c1 = i32x4.splat(0);
+  let j = pairs;
+  do {
+    const a = v128.load32_splat(w16);
+    w16 += 4;
+    c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load8x8_s(v), a));
+    c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load8x8_s(v, 8), a));
+    v += pairStride;
+  } while (--j);
+  const r = f32x4.splat(scale);
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c0), r, v128.load(acc)));
+  v128.store(acc, vmadd(f32x4.convert_i32x4_s(c1), r, v128.load(acc, 16)), 16);
+}

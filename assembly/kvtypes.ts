@@ -1,0 +1,148 @@
+// The converter table (ggml's type_traits): what the flash loop asks of a resident cache stored in a 16- or
+// 8-bit type. One entry per dtype and job, chosen once per key block:
+//
+//   dtype     scores of a key block (q · kᵀ)                     weighted values (acc·corr + p · v)
+//   float32   gemm.ts on the panels in place (attention.ts)      gemm.ts on the rows in place
+//   float16   kv-f16.ts: 4×8 tiles, 1×32 / 1×8 rows (q ·2^t)      kv-f16.ts: 4×8 tiles, 1×32 / 1×8 rows
+//   int8      kv-i8.ts: 1×32 / 1×8 rows on int16 queries           kv-i8.ts: 1×32 / 1×8 rows on int16 weights
+//
+// Every kernel converts the cache in registers while it streams it; nothing is ever copied out as float32.
+// Pointers come from the cache head (row · KVH + kv head) and the block's first slot (a multiple of 8).
+import { ACT_POLYNOMIAL, ACT_RELU, DTYPE_FLOAT16, DTYPE_FLOAT32, Params } from "./params.generated";
+import { ceil8 } from "./pack";
+import { blocksOf, kvHeadBytes } from "./kvcache";
+import { f16_pv_1x32, f16_pv_1x8, f16_pv_4x8, f16_qk_1x32, f16_qk_1x8, f16_qk_4x8p } from "./kv-f16";
+import { WEIGHT_GROUP, i8_pv_1x32, i8_pv_1x8, i8_qk_1x32, i8_qk_1x8, quantizeQuery, quantizeWeights } from "./kv-i8";
+
+const POW2_112: f32 = reinterpret<f32>(0x77800000);
+
+/** Whether a call's keys (or values) are a resident cache in a type the flash loop's own kernels do not read. */
+// @ts-ignore: decorator
+@inline export function typedKeys(p: Params): bool {
+  return p.resident != 0 && p.kType != DTYPE_FLOAT32;
+}
+// @ts-ignore: decorator
+@inline export function typedValues(p: Params): bool {
+  return p.resident != 0 && p.vType != DTYPE_FLOAT32;
+}
+
+/** Scratch bytes the table's kernels need per thread: one prepared query row, int16 weights. */
+export function typedScratchBytes(p: Params): f64 {
+  if (!typedKeys(p) && !typedValues(p)) return 0;
+  return <f64>(((p.D + 3) & ~3) * 4 + blocksOf(p.D) * 68 + WEIGHT_GROUP * 2 + 64);
+}
+
+/**
+ * q·2^t at `dst` for the float16 1×N kernels, t = min(112, 125 − ⌊log2 max|q|⌋): q·2^t and the partial sums
+ * stay finite and normal. Returns post = 2^(112 − t), which turns the sums into the true scores.
+ */
+function prescale(q: usize, D: i32, dst: usize): f32 {
+  let m: f32 = 0;
+  for (let d = 0; d < D; d++) m = max(m, abs(load<f32>(q + (<usize>d << 2))));
+  const e = isFinite<f32>(m) ? (reinterpret<i32>(m) >> 23) - 127 : 0;
+  const t = min(112, 125 - e);
+  const up = reinterpret<f32>((t + 127) << 23);
+  for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 2), load<f32>(q + (<usize>d << 2)) * up);
+  return reinterpret<f32>((112 - t + 127) << 23);
+}
+
+/**
+ * s (rows, cols8) = q (rows, D) · kᵀ for the keys in slots slot … slot + cols8 − 1 of cache head `head`: q rows
+ * qStride apart (float32), its first rows4 rows also packed [D][4] at qpack; s rows sStride apart.
+ */
+export function typedScores(
+  p: Params, head: i32, slot: i32, rows: i32, rows4: i32, q: usize, qStride: usize, qpack: usize,
+  cols8: i32, sBuf: usize, sStride: usize, work: usize,
+): void {
+  const D = p.D;
+  const kHead = p.k + <usize>head * <usize>kvHeadBytes(p, 0);
+  if (p.kType == DTYPE_FLOAT16) {
+    const panelBytes = <usize>D << 4;
+    const kPanel = kHead + <usize>(slot >> 3) * panelBytes;
+    for (let r = 0; r < rows4; r += 4) {
+      const qr = qpack + (<usize>r * <usize>D << 2);
+      const sr = sBuf + <usize>r * sStride;
+      for (let c = 0; c < cols8; c += 8) f16_qk_4x8p(qr, kPanel + <usize>(c >> 3) * panelBytes, D, sr + (<usize>c << 2), sStride);
+    }
+    for (let r = rows4; r < rows; r++) {
+      const post = prescale(q + <usize>r * qStride, D, work);
+      const sr = sBuf + <usize>r * sStride;
+      let c = 0;
+      for (; c + 32 <= cols8; c += 32) f16_qk_1x32(work, kPanel + <usize>(c >> 3) * panelBytes, panelBytes, D, sr + (<usize>c << 2), post);
+      for (; c < cols8; c += 8) f16_qk_1x8(work, kPanel + <usize>(c >> 3) * panelBytes, D, sr + (<usize>c << 2), post);
+    }
+    return;
+  }
+  // int8
+  const pairs = (D + 1) >> 1, nb = blocksOf(D);
+  const panelBytes = <usize>pairs << 4;
+  const kPanel = kHead + <usize>(slot >> 3) * panelBytes;
+  const ksStride = <usize>nb << 5;
+  const ks = p.kScales + <usize>head * <usize>kvHeadBytes(p, 2) + <usize>(slot >> 3) * ksStride;
+  const q16 = work, sq = work + (<usize>nb << 6);
+  for (let r = 0; r < rows; r++) {
+    quantizeQuery(q + <usize>r * qStride, D, q16, sq);
+    const sr = sBuf + <usize>r * sStride;
+    let c = 0;
+    for (; c + 32 <= cols8; c += 32) {
+      i8_qk_1x32(q16, sq, kPanel + <usize>(c >> 3) * panelBytes, panelBytes, pairs, sr + (<usize>c << 2), ks + <usize>(c >> 3) * ksStride, ksStride);
+    }
+    for (; c < cols8; c += 8) i8_qk_1x8(q16, sq, kPanel + <usize>(c >> 3) * panelBytes, pairs, sr + (<usize>c << 2), ks + <usize>(c >> 3) * ksStride);
+  }
+}
+
+/**
+ * acc (rows, ceil8(Dv)) = acc · diag(corr) + p (rows, cols) · v for the values in slots slot … slot + cols − 1
+ * of cache head `head`: p rows sStride apart, acc rows accStride apart, corr one float per row.
+ */
+export function typedWeightedValues(
+  p: Params, head: i32, slot: i32, rows: i32, rows4: i32, sBuf: usize, sStride: usize, cols: i32,
+  acc: usize, accStride: usize, rowCorr: usize, work: usize,
+): void {
+  const Dv = p.Dv, dv8 = ceil8(Dv);
+  const vHead = p.v + <usize>head * <usize>kvHeadBytes(p, 1);
+  if (p.vType == DTYPE_FLOAT16) {
+    const vStride = <usize>dv8 << 1;
+    const vBlock = vHead + <usize>slot * vStride;
+    for (let r = 0; r < rows4; r += 4) {
+      const pr = sBuf + <usize>r * sStride;
+      const ar = acc + <usize>r * accStride;
+      for (let c = 0; c < dv8; c += 8) f16_pv_4x8(pr, sStride, vBlock + (<usize>c << 1), vStride, cols, ar + (<usize>c << 2), accStride, rowCorr + (<usize>r << 2));
+    }
+    // Weights of relu and polynomial are unbounded: 2^112 goes into the decoded values instead of the weights.
+    const exact = p.activation == ACT_RELU || p.activation == ACT_POLYNOMIAL;
+    for (let r = rows4; r < rows; r++) {
+      const pr = sBuf + <usize>r * sStride;
+      const ar = acc + <usize>r * accStride;
+      const cr = rowCorr + (<usize>r << 2);
+      let c = 0;
+      for (; c + 32 <= dv8; c += 32) f16_pv_1x32(pr, vBlock + (<usize>c << 1), vStride, cols, ar + (<usize>c << 2), cr, POW2_112, exact);
+      for (; c < dv8; c += 8) f16_pv_1x8(pr, vBlock + (<usize>c << 1), vStride, cols, ar + (<usize>c << 2), cr, POW2_112, exact);
+    }
+    return;
+  }
+  // int8: per row, the accumulator is rescaled once, then each block of 32 channels takes the weighted sums of
+  // its value rows group by group.
+  const M = p.capacity, nb = blocksOf(Dv);
+  const pairStride = <usize>dv8 << 1;
+  const vs = p.vScales + <usize>head * <usize>kvHeadBytes(p, 3);
+  const w16 = work;
+  for (let r = 0; r < rows; r++) {
+    const pr = sBuf + <usize>r * sStride;
+    const ar = acc + <usize>r * accStride;
+    const corr = v128.load32_splat(rowCorr + (<usize>r << 2));
+    for (let c = 0; c < dv8; c += 4) v128.store(ar + (<usize>c << 2), f32x4.mul(v128.load(ar + (<usize>c << 2)), corr));
+    for (let b = 0; b < nb; b++) {
+      const width = min(32, dv8 - (b << 5));
+      for (let g = 0; g < cols; g += WEIGHT_GROUP) {
+        const n = min(WEIGHT_GROUP, cols - g);
+        const scale = quantizeWeights(pr + (<usize>g << 2), vs + (<usize>(b * M + slot + g) << 2), n, w16);
+        const pairs = (n + 1) >> 1;
+        const vp = vHead + <usize>((slot + g) >> 1) * pairStride + (<usize>b << 6);
+        const ab = ar + (<usize>b << 7);
+        if (width == 32) i8_pv_1x32(w16, vp, pairStride, pairs, ab, scale);
+        else for (let c = 0; c < width; c += 8) i8_pv_1x8(w16, vp + (<usize>c << 1), pairStride, pairs, ab + (<usize>c << 2), scale);
+      }
+    }
+  }
+}
