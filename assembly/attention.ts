@@ -7,7 +7,7 @@
 import { BC, BR, DTYPE_FLOAT16, MASK_BOOL_U8, MASK_NONE, Params } from "./params.generated";
 import { ceil8, x32_packk_8, x32_packq_4, x32_padv_8 } from "./pack";
 import { x16_packk_8, x16_packq_4, x16_padv_8 } from "./pack16";
-import { halfRowToF32, storeHalves4, f32ToHalf } from "./convert";
+import { f32ToHalf, halfRowToF32, storeHalves4 } from "./convert";
 import { kvHeadBytes } from "./kvcache";
 import { typedKeys, typedScores, typedScratchBytes, typedValues, typedWeightedValues } from "./kvtypes";
 import {
@@ -24,7 +24,7 @@ export function scratchBytes(params: usize): f64 {
   const dv8 = <f64>ceil8(Dv);
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
   const values = padsValues(p) ? <f64>S * dv8 : 0.0;
-  const R = <f64>min(BR, p.L); // rows of the largest block: one query row needs one row of scores, not BR
+  const R = <f64>blockRows(p); // one query row needs one row of scores, not BR
   const block = scoreFloats(p) + R * dv8 + <f64>(3 * BR) + R * <f64>D;
   return 4.0 * (keys + values + block + <f64>biasLength(p)) + typedScratchBytes(p);
 }
@@ -36,8 +36,8 @@ export function scratchBytes(params: usize): f64 {
 }
 
 /**
- * Keys per block for a block of fewer than 4 query rows (decode): as many as the BR×BC score scratch holds for
- * them (BR·BC / rows, rounded down to 64), up to every key. Decode streams the whole KV cache once; 64-key blocks
+ * Keys per block for a block of fewer than 4 query rows (decode), or a grouped decode block: as many as the BR×BC
+ * score scratch holds for them (BR·BC / rows, rounded down to 64), up to every key. Decode streams the whole KV cache once; 64-key blocks
  * spent a third of a step on per-block work (S4 step 10.4 → 7.6 ms in an interleaved A/B).
  */
 // @ts-ignore: decorator
@@ -51,7 +51,7 @@ export function scratchBytes(params: usize): f64 {
  */
 // @ts-ignore: decorator
 @inline function scoreFloats(p: Params): f64 {
-  const R = <f64>min(BR, p.L), S8 = <f64>ceil8(p.S); // f64: huge shapes must report a size, not wrap
+  const R = <f64>blockRows(p), S8 = <f64>ceil8(p.S); // f64: huge shapes must report a size, not wrap
   if (p.returnWeights != 0) return R * S8;
   return max(R * <f64>BC, min(R * S8, <f64>(BR * BC)));
 }
@@ -68,9 +68,26 @@ export function scratchBytes(params: usize): f64 {
   return p.alibi != 0 ? BR + max(blockWidth(p), min(ceil8(p.S), BR * BC)) + 4 : 0;
 }
 
-/** Work items of a call: one per (batch, query head, block of BR query rows). */
+/**
+ * Grouped decode: with one query row and GQA/MQA, the query heads that share a kv head are the rows of one block,
+ * so the cache is streamed once per kv head instead of once per query head (FlashDecoding's trick; ×4 less
+ * traffic for Llama 3's 32/8 heads). Row r of such a block is query head h0 + r, all at query index 0.
+ */
+// @ts-ignore: decorator
+@inline function grouped(p: Params): bool {
+  return p.L == 1 && p.H > p.KVH && p.returnWeights == 0;
+}
+
+/** Rows of the largest block: min(BR, L), or min(BR, heads per kv head) when grouped. */
+// @ts-ignore: decorator
+@inline function blockRows(p: Params): i32 {
+  return min(BR, grouped(p) ? p.H / p.KVH : p.L);
+}
+
+/** Work items of a call: one per (batch, query head, block of BR query rows); grouped: per (batch, kv head, block of BR heads). */
 export function workItems(params: usize): i32 {
   const p = changetype<Params>(params);
+  if (grouped(p)) return p.B * p.KVH * ((p.H / p.KVH + BR - 1) / BR);
   return p.B * p.H * ((p.L + BR - 1) / BR);
 }
 
@@ -93,13 +110,12 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const kpack = scratch;
   const vpad = kpack + (resident ? 0 : <usize>ceil8(S) * <usize>D << 2);
   const padV = padsValues(p);
-  const R = <usize>min(BR, L); // rows of the largest block (scratchBytes)
+  const R = <usize>blockRows(p); // rows of the largest block (scratchBytes)
   const sBuf = vpad + (padV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>scoreFloats(p) << 2); // fits: the host reserved scratchBytes
   const rowState = acc + (R * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
   const bias = qpack + (R * <usize>D << 2);
-  const group = H / KVH;
   // Element sizes (float32, or binary16 tensors) and row strides in bytes: (B, seq, heads, dim) rows of one
   // head are `heads` rows apart.
   const qElt: usize = p.qType == DTYPE_FLOAT16 ? 2 : 4, oElt: usize = p.outType == DTYPE_FLOAT16 ? 2 : 4;
@@ -109,16 +125,21 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const kStride = <usize>(bshd && !resident ? KVH * D : D) * kElt;
   const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) * vElt;
   const vStride = padV || resident ? <usize>dv8 << 2 : vRowStride;
-  const blocks = (L + BR - 1) / BR;
+  const group = H / KVH;
+  const grouping = grouped(p);
+  const blocks = grouping ? (group + BR - 1) / BR : (L + BR - 1) / BR;
   const weights = p.returnWeights != 0 ? p.weights : 0;
   const maskElt: usize = p.maskKind == MASK_BOOL_U8 ? 1 : 4;
   if (fresh != 0) packedKv = -1;
 
   for (let item = first; item < first + count; item++) {
-    const headIndex = item / blocks; // b·H + h
-    const qb = (item - headIndex * blocks) * BR;
-    const b = headIndex / H;
-    const h = headIndex - b * H;
+    // item = (b·H + h)·blocks + query block, or grouped (b·KVH + kv head)·blocks + head block
+    const outer = item / blocks;
+    const inner = (item - outer * blocks) * BR;
+    const b = outer / (grouping ? KVH : H);
+    const h = grouping ? (outer - b * KVH) * group + inner : outer - b * H; // the block's first query head
+    const qb = grouping ? 0 : inner;
+    const headIndex = b * H + h;
     const kvh = h / group;
     const kvIndex = b * KVH + kvh;
     let kSrc: usize, vSrc: usize;
@@ -133,7 +154,8 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       const kvRow0 = bshd ? <usize>b * <usize>S * <usize>KVH + <usize>kvh : <usize>kvIndex * <usize>S;
       kSrc = p.k + kvRow0 * <usize>D * kElt;
       vSrc = p.v + kvRow0 * <usize>Dv * vElt;
-      // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
+      // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call; a binary16
+      // k or v is decoded while packing.
       if (kvIndex != packedKv) {
         if (kElt == 2) x16_packk_8(kSrc, kStride, S, D, kpack);
         else x32_packk_8(kSrc, kStride, S, D, kpack);
@@ -146,44 +168,49 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       kSrc = kpack;
       if (padV) vSrc = vpad;
     }
-    const rows = min(BR, L - qb);
+    const rows = grouping ? min(BR, group - inner) : min(BR, L - qb);
     const mask = p.mask + (<usize>b * <usize>p.msB + <usize>h * <usize>p.msH + <usize>qb * <usize>p.msL) * maskElt;
     const row0 = <usize>headIndex * <usize>L + <usize>qb; // (B,H,L) row of the block's first query
-    // Its first q / out row: (B, H, L, ·), or (B, L, H, ·) with bshd.
+    // Its first q / out row: (B, H, L, ·), or (B, L, H, ·) with bshd. Grouped (L = 1), the heads' rows are
+    // consecutive in both layouts.
     const ioRow0 = bshd ? (<usize>b * <usize>L + <usize>qb) * <usize>H + <usize>h : row0;
     attendBlock(
-      p, b, h, p.q + ioRow0 * <usize>D * qElt, qStride, p.out + ioRow0 * <usize>Dv * oElt, oStride, rows, qb,
-      kSrc, vSrc, vStride, rows < 4 && weights == 0 ? decodeWidth(S, rows) : bw, mask, maskElt,
-      weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
+      p, b, h, grouping ? 1 : 0, p.q + ioRow0 * <usize>D * qElt, grouping ? <usize>D * qElt : qStride,
+      p.out + ioRow0 * <usize>Dv * oElt, grouping ? <usize>Dv * oElt : oStride, rows, qb,
+      kSrc, vSrc, vStride, (rows < 4 || grouping) && weights == 0 ? decodeWidth(S, rows) : bw,
+      mask, grouping ? p.msH : p.msL, maskElt, weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
       sBuf, acc, rowState, qpack, bias, head,
     );
   }
 }
 
 /**
- * One block of `rows` query rows (the first is query qb) of batch row b, query head h, against its keys: q and
- * out point at the block's first row (rows qStride / oStride bytes apart), kpack at the head's packed key panels,
- * v at its value rows (vStride apart), mask at the block's first row. `head` ≥ 0: the keys and values are that
- * head of a resident cache, whose key j lives in slot j mod capacity (a block never wraps around the end).
+ * One block of `rows` query rows of batch row b against its keys. Row r is query qb + r of head h, or with
+ * hStep = 1 (grouped decode) query qb of head h + r. q and out point at the block's first row (rows qStride /
+ * oStride bytes apart), kpack at the kv head's packed key panels, v at its value rows (vStride apart), mask at
+ * the block's first row (rows mRow elements apart). `head` ≥ 0: the keys and values are that head of a resident
+ * cache, whose key j lives in slot j mod capacity (a key block never wraps around the end).
  */
 function attendBlock(
-  p: Params, b: i32, h: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
-  kpack: usize, v: usize, vStride: usize, bw: i32, mask: usize, maskElt: usize, weights: usize,
+  p: Params, b: i32, h: i32, hStep: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
+  kpack: usize, v: usize, vStride: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
   sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32,
 ): void {
   const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
   const keys = keysOf(p, b);
   const off = keys - L;
-  const slope: f32 = p.alibi != 0 ? load<f32>(p.alibi + (<usize>h << 2)) : 0;
+  const iStep = 1 - hStep; // row r is query qb + r·iStep of head h + r·hStep
+  const alibi = p.alibi;
+  const slope: f32 = alibi != 0 ? load<f32>(alibi + (<usize>h << 2)) : 0;
   const maskKind = p.maskKind;
-  const msL = p.msL, msS = p.msS;
+  const msS = p.msS;
   const sStride = <usize>bw << 2;
   const accStride = <usize>dv8 << 2;
   const rowMax = rowState;
   const rowSum = rowState + (<usize>BR << 2);
   const rowCorr = rowSum + (<usize>BR << 2);
   const rows4 = rows & ~3;
-  startRows(p, h, rows, rowMax, rowSum);
+  startRows(p, h, hStep, rows, rowMax, rowSum);
   memory.fill(acc, 0, <usize>rows * accStride);
   if (weights != 0) memory.fill(weights, 0, <usize>rows * <usize>S << 2);
   // The block's full 4-row groups, packed [D][4] once for all its key blocks; a binary16 q is decoded while
@@ -205,7 +232,7 @@ function attendBlock(
 
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
   // skipped (key lengths, causal, window). The start is rounded down to the 8-key panel.
-  const kend = max(0, rowHi(p, qb + rows - 1, off, keys));
+  const kend = max(0, rowHi(p, qb + (rows - 1) * iStep, off, keys));
   const kstart = min(rowLo(p, qb, off), kend) & ~7;
 
   for (let kb = kstart, cols = 0; kb < kend; kb += cols) {
@@ -218,13 +245,13 @@ function attendBlock(
     // admits every key is computed as unmasked.
     let tileMask = maskKind;
     if (maskKind != MASK_NONE) {
-      const tile = maskTile(p, mTile, rows, cols);
+      const tile = maskTile(p, mTile, mRow, rows, cols);
       if (tile == TILE_EMPTY && weights == 0) continue;
       if (tile == TILE_FULL) tileMask = MASK_NONE;
     }
     // ALiBi: −slope·|j − (i + off)| for every row and key of the block, from one table (row r reads it at
-    // rows − 1 − r).
-    if (slope != 0) alibiTable(bias, slope, kb - (qb + rows - 1 + off), rows + cols8);
+    // rows − 1 − r); grouped rows differ in slope, not in position: one table row each, below.
+    if (slope != 0 && hStep == 0) alibiTable(bias, slope, kb - (qb + rows - 1 + off), rows + cols8);
 
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
     let r = 0;
@@ -253,12 +280,18 @@ function attendBlock(
 
     // Scores -> weights, updating each row's running max and sum.
     for (r = 0; r < rows; r++) {
-      const i = qb + r;
+      const i = qb + r * iStep;
       const ro = <usize>r << 2;
+      let rowBias: usize = 0;
+      if (alibi != 0 && hStep != 0) {
+        const slopeR = load<f32>(alibi + (<usize>(h + r) << 2));
+        if (slopeR != 0) alibiTable(rowBias = bias, slopeR, kb - (i + off), cols8);
+      } else if (slope != 0) {
+        rowBias = bias + (<usize>(rows - 1 - r) << 2);
+      }
       weighRow(
         p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
-        slope != 0 ? bias + (<usize>(rows - 1 - r) << 2) : 0, tileMask, mTile + <usize>r * <usize>msL * maskElt,
-        rowMax + ro, rowSum + ro, rowCorr + ro,
+        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro,
       );
     }
 

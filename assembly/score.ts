@@ -36,15 +36,14 @@ const NEG_INF: f32 = -Infinity;
  * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0). Squared keeps the running max of |s|,
  * from 0.
  */
-export function startRows(p: Params, h: i32, rows: i32, rowMax: usize, rowSum: usize): void {
-  let sink = NEG_INF;
-  if (p.activation == ACT_SOFTMAX1) sink = 0;
-  else if (p.activation == ACT_SQUARED) sink = 0; // max |s| so far (with sum 0 below)
-  else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>h << 2));
-  const sum: f32 = sink == NEG_INF || p.activation == ACT_SQUARED ? 0 : 1;
+export function startRows(p: Params, h: i32, hStep: i32, rows: i32, rowMax: usize, rowSum: usize): void {
+  const squared = p.activation == ACT_SQUARED;
   for (let r = 0; r < rows; r++) {
+    let sink = NEG_INF;
+    if (p.activation == ACT_SOFTMAX1 || squared) sink = 0; // squared: max |s| so far (with sum 0 below)
+    else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>(h + r * hStep) << 2)); // row r is head h + r·hStep
     store<f32>(rowMax + (<usize>r << 2), sink);
-    store<f32>(rowSum + (<usize>r << 2), sum);
+    store<f32>(rowSum + (<usize>r << 2), sink == NEG_INF || squared ? 0 : 1);
   }
 }
 
@@ -54,14 +53,14 @@ export const TILE_FULL = 1;
 export const TILE_PARTIAL = 2;
 
 /**
- * Classifies a mask tile of `rows` rows and `cols` keys (`mask` at its first row and key): every entry bool 0 or
+ * Classifies a mask tile of `rows` rows (msL elements apart) and `cols` keys (`mask` at its first row and key): every entry bool 0 or
  * float −∞ is TILE_EMPTY, every entry bool non-zero or float +0 is TILE_FULL. This is FlexAttention's block mask,
  * found per call: a packed-documents mask costs what its density says, and its dense tiles take the unmasked
  * fast path. A mixed tile is found by its first two differing vectors, a uniform one reads rows·cols entries
  * (1/(D+Dv) of the tile's arithmetic, or less).
  */
-export function maskTile(p: Params, mask: usize, rows: i32, cols: i32): i32 {
-  const msL = p.msL, msS = p.msS;
+export function maskTile(p: Params, mask: usize, msL: i32, rows: i32, cols: i32): i32 {
+  const msS = p.msS;
   const bool = p.maskKind == MASK_BOOL_U8;
   const elt: usize = bool ? 1 : 4;
   const n = msS != 0 ? cols : 1;      // a mask broadcast along keys has one value per row

@@ -225,13 +225,16 @@ console.log(machine);
 
 if (args.includes('--write')) {
   const file = new URL('./RESULTS.md', import.meta.url);
-  // Keep the peer section that `npm run bench:peers -- --write` maintains.
-  let peers = '';
+  // Keep the sections that `npm run bench:browser` and `npm run bench:peers -- --write` maintain.
+  let kept = '';
   try {
     const old = readFileSync(file, 'utf8');
-    const start = old.indexOf('<!-- peers:start -->');
-    const end = old.indexOf('<!-- peers:end -->');
-    if (start >= 0 && end > start) peers = old.slice(start, end + '<!-- peers:end -->'.length) + '\n';
+    for (const key of ['browsers', 'peers']) {
+      const start = old.indexOf(`<!-- ${key}:start -->`);
+      const end = old.indexOf(`<!-- ${key}:end -->`);
+      if (start >= 0 && end > start) kept += old.slice(start, end + `<!-- ${key}:end -->`.length) + '\n\n';
+    }
+    kept = kept.replace(/\n\n$/, '\n');
   } catch {}
   const date = new Date().toISOString().slice(0, 10);
   writeFileSync(file, `# Benchmark results
@@ -246,7 +249,7 @@ Measured ${date} with \`npm run bench -- --write\` (one process, everything side
   wasm backends are timed in two interleaved rounds and keep the better round median (samples: both rounds).
 
 ${sections.map(([title, body]) => `## ${title}\n\n${body}\n`).join('\n')}
-${peers}`);
+${kept}`);
   console.log('wrote bench/RESULTS.md');
 }
 for (const e of engines) e.dispose();

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// A tiny static file server on 127.0.0.1 (no dependencies). `npm run demo` serves the repository root and
-// prints the demo's URL; the browser tests import startServer() to serve pages the same way.
+// A tiny static file server on 127.0.0.1 (no dependencies). `npm run demo` serves the repository root
+// cross-origin isolated (COOP + COEP, so the demo can run threads where the browser has SharedArrayBuffer; set
+// ISOLATION=0 to serve without) and prints the demo's URL; the browser tests and the browser benchmark import
+// startServer() to serve pages the same way.
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -53,6 +55,8 @@ export function startServer(root, port = 0, headers = {}) {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(fileURLToPath(import.meta.url), '../..');
   const port = Number(process.env.PORT ?? 8080);
-  const { url } = await startServer(root, port);
-  console.log(`wasm-attention demo: ${url}/demo/   (serving ${root}; Ctrl+C to stop)`);
+  const isolated = process.env.ISOLATION !== '0';
+  const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+  const { url } = await startServer(root, port, headers);
+  console.log(`wasm-attention demo: ${url}/demo/   (serving ${root}${isolated ? ', cross-origin isolated' : ''}; Ctrl+C to stop)`);
 }

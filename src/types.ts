@@ -89,7 +89,7 @@ export interface ModelOptions {
 
 /** Options of one attention call; see {@link AttentionEngine.attention}. */
 export interface AttentionOptions extends AttentionShape, ModelOptions {
-  /** Multiplier of q·kᵀ; any finite number. Default `1 / Math.sqrt(headDim)`. */
+  /** Multiplier of q·kᵀ; a finite float32 (|scale| ≤ 3.4028235e38; used rounded to float32). Default `1 / Math.sqrt(headDim)`. */
   scale?: number;
   /**
    * Float32Array: added to the scaled scores (−Infinity excludes a key).
@@ -106,7 +106,7 @@ export interface AttentionOptions extends AttentionShape, ModelOptions {
   bias?: number;
   /** `'polynomial'` only: integer p in sᵢᵖ / √seqK, 1 ≤ p ≤ 64; default 3. */
   power?: number;
-  /** Gemma-2 soft-capping: scores ← softcap·tanh(scores / softcap) before the mask. Finite, > 0; default off. */
+  /** Gemma-2 soft-capping: scores ← softcap·tanh(scores / softcap) before ALiBi and the mask. A float32 from 1.18e-38 to 3.4e38; default off. */
   softcap?: number;
   /**
    * Also return the weight matrix [batch, heads, seqQ, seqK] (this materialises it: O(seqQ·seqK) memory).

@@ -51,6 +51,13 @@ const CASES: Case[] = [
   { name: 'bshd GQA 4/2 causal 65x65 d16', batch: 1, heads: 4, kvHeads: 2, seqQ: 65, seqK: 65, headDim: 16, layout: 'bshd', causal: true },
   { name: 'keyLengths [0, 1, 129, 300] bottom-right', batch: 4, heads: 2, seqQ: 7, seqK: 300, headDim: 8, keyLengths: [0, 1, 129, 300], causal: 'bottom-right' },
   { name: 'keyLengths Int32Array with window and ALiBi', batch: 2, heads: 2, seqQ: 66, seqK: 140, headDim: 8, keyLengths: Int32Array.of(100, 140), window: [20, 0], alibiSlopes: slopes(2) },
+  // Grouped decode (one query row, GQA/MQA: a kv head's query heads are the rows of one block), per-head rules.
+  { name: 'grouped decode GQA 8/2 + ALiBi + sinks + per-head mask + window + keyLengths', batch: 2, heads: 8, kvHeads: 2, seqQ: 1, seqK: 300, headDim: 16,
+    alibiSlopes: slopes(8), sinks: Float32Array.from({ length: 8 }, (_, h) => h - 4), window: [150, 0], keyLengths: [300, 129], causal: 'bottom-right',
+    mask: Float32Array.from(random(2 * 8 * 300, 7), (x) => (x < -0.7 ? -Infinity : x)), maskShape: [2, 8, 1, 300] },
+  { name: 'grouped decode MQA 70/1 (two blocks of heads), bshd, bool mask per head', batch: 1, heads: 70, kvHeads: 1, seqQ: 1, seqK: 200, headDim: 8, layout: 'bshd',
+    mask: Uint8Array.from(random(70 * 200, 8), (x) => (x > -0.6 ? 1 : 0)), maskShape: [70, 1, 200] },
+  { name: 'grouped decode GQA 6/2 over 8300 keys (past one decode block), RoPE, squared', batch: 1, heads: 6, kvHeads: 2, seqQ: 1, seqK: 8300, headDim: 8, rope: { positionQ: 8299 }, activation: 'squared' },
   {
     name: 'everything: window + ALiBi + sinks + softcap + RoPE + GQA + mask + bshd + keyLengths', batch: 2, heads: 4, kvHeads: 2,
     seqQ: 70, seqK: 200, headDim: 16, window: [50, 3], alibiSlopes: slopes(4), sinks: Float32Array.of(0, 1, -1, 2), softcap: 5,

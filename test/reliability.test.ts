@@ -74,7 +74,7 @@ describe.each(NAMES)('%s', (name) => {
     const inherited = Object.assign(Object.create({ causal: true }), shape) as AttentionOptions;
     expect(Array.from(e.attention(q, k, v, inherited))).toEqual(Array.from(want));
     const out = new Float32Array(24);
-    expect(Array.from(e.attention(q, k, v, Object.assign(Object.create(inherited), { out })))).toEqual(Array.from(want));
+    expect(Array.from(e.attention(q, k, v, Object.assign(Object.create(inherited), { out }) as AttentionOptions))).toEqual(Array.from(want));
     class Options {
       batch = 1; heads = 1; seqQ = 6; seqK = 6; headDim = 4;
       get causal() {
@@ -85,7 +85,7 @@ describe.each(NAMES)('%s', (name) => {
     expect(Array.from(e.attention(q, k, v, Object.assign(new Options(), { out: new Float32Array(24) })))).toEqual(Array.from(want));
     const cache = e.createKVCache({ batch: 1, kvHeads: 1, headDim: 4, capacity: 6 });
     cache.append(k, v);
-    expect(Array.from(cache.attend(q, Object.assign(Object.create({ causal: true }), { heads: 1, seqQ: 6 })))).toEqual(Array.from(want));
+    expect(Array.from(cache.attend(q, Object.assign(Object.create({ causal: true }), { heads: 1, seqQ: 6 }) as { heads: number; seqQ: number }))).toEqual(Array.from(want));
     cache.dispose();
   });
 

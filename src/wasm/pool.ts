@@ -32,13 +32,22 @@ interface WorkerHandle {
 const hasNodeWorkers = (): boolean =>
   (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== undefined;
 
-/** Whether this runtime can run a threaded engine: shared memory (cross-origin isolation in browsers) and workers. */
+/**
+ * Why this runtime cannot run a threaded engine, or null if it can. Threads need shared memory (SharedArrayBuffer
+ * and Atomics) and workers. Browsers give SharedArrayBuffer only to cross-origin isolated pages, and some engines
+ * (WebKitGTK 2.50) not even then, so the reason names which: a missing COOP/COEP, or an engine without it.
+ */
 export function threadsAvailable(): string | null {
-  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') {
-    return 'this runtime has no SharedArrayBuffer (browsers need cross-origin isolation: COOP and COEP headers)';
-  }
   const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown };
-  if (g.crossOriginIsolated === false) return 'the page is not cross-origin isolated (COOP and COEP headers), so memory cannot be shared';
+  const missing = typeof SharedArrayBuffer !== 'function' ? 'SharedArrayBuffer' : typeof Atomics !== 'object' ? 'Atomics' : null;
+  if (g.crossOriginIsolated === false) {
+    return 'the page is not cross-origin isolated (serve it with COOP and COEP headers), so memory cannot be shared';
+  }
+  if (missing !== null) {
+    return g.crossOriginIsolated === true
+      ? `this browser engine has no ${missing} even though the page is cross-origin isolated, so memory cannot be shared`
+      : `this runtime has no ${missing}, so memory cannot be shared`;
+  }
   if (!hasNodeWorkers() && typeof g.Worker !== 'function') return 'this runtime has no Worker';
   return null;
 }

@@ -89,6 +89,10 @@ export function cases(activations) {
     { name: 'MQA bool mask [H,1,S]', o: { batch: 1, heads: 3, kvHeads: 1, seqQ: 6, seqK: 20, headDim: 7 }, mask: 'bool', maskShape: [3, 1, 20] },
     { name: 'float mask with -Infinity + causal', o: { batch: 2, heads: 1, seqQ: 20, seqK: 24, headDim: 4, causal: 'bottom-right' }, mask: 'float', maskShape: [2, 1, 20, 24] },
     { name: 'fully masked row → zeros', o: { batch: 1, heads: 1, seqQ: 3, seqK: 5, headDim: 3 }, mask: 'none-row' },
+    // The options real models need (issue 9), alone and combined.
+    { name: 'window [40, 2] + ALiBi + key lengths, bottom-right', o: { batch: 2, heads: 2, seqQ: 70, seqK: 140, headDim: 8, causal: 'bottom-right', window: [40, 2], alibiSlopes: Float32Array.of(0.5, 0.125), keyLengths: [140, 77] } },
+    { name: 'RoPE (partial, interleaved) + bshd + GQA 4/2', o: { batch: 1, heads: 4, kvHeads: 2, seqQ: 9, seqK: 130, headDim: 16, layout: 'bshd', rope: { dims: 10, interleaved: true, positionQ: 121 } } },
+    { name: 'sinks + softcap + causal, a row with no key', o: { batch: 1, heads: 2, seqQ: 6, seqK: 4, headDim: 8, causal: 'bottom-right', sinks: Float32Array.of(1, -2), softcap: 3 } },
   ];
   for (const activation of activations) {
     if (activation === 'softmax') continue;
@@ -118,6 +122,7 @@ export function threadCases(activations) {
     { name: 'threads: GQA 8/2 bottom-right 97x150, headDimV 5', o: { batch: 1, heads: 8, kvHeads: 2, seqQ: 97, seqK: 150, headDim: 24, headDimV: 5, causal: 'bottom-right' } },
     { name: 'threads: MQA 6/1 bool mask [S] 70x33', o: { batch: 1, heads: 6, kvHeads: 1, seqQ: 70, seqK: 33, headDim: 8 }, mask: 'bool' },
     { name: 'threads: decode seqQ 1, 8 heads', o: { batch: 1, heads: 8, kvHeads: 2, seqQ: 1, seqK: 90, headDim: 32, causal: 'bottom-right' } },
+    { name: 'threads: window + ALiBi + sinks + RoPE + bshd 150x150', o: { batch: 1, heads: 4, kvHeads: 2, seqQ: 150, seqK: 150, headDim: 16, causal: true, window: [60, 0], alibiSlopes: Float32Array.of(0.5, 0.25, 0.125, 0.0625), sinks: Float32Array.of(0, 1, 2, 3), rope: {}, layout: 'bshd' } },
   ];
   if (activations.includes('sigmoid')) {
     list.push({ name: 'threads: sigmoid causal 100x70', o: { batch: 1, heads: 3, seqQ: 100, seqK: 70, headDim: 16, causal: true, activation: 'sigmoid' } });
@@ -144,6 +149,18 @@ export const SHAPES = [
 ];
 
 /** Floating-point operations of one call: 4·B·H·Lq·Lk·D (Q·Kᵀ and P·V, a multiply and an add each). */
+export const MODEL_SHAPES = [
+  { id: 'MiniLM-L6', label: 'H12 L128 D32', batch: 1, heads: 12, seqQ: 128, seqK: 128, headDim: 32 },
+  { id: 'BERT-base', label: 'H12 L384 D64', batch: 1, heads: 12, seqQ: 384, seqK: 384, headDim: 64 },
+  { id: 'ViT-B/16', label: 'H12 L197 D64', batch: 1, heads: 12, seqQ: 197, seqK: 197, headDim: 64 },
+  { id: 'Whisper-tiny encoder', label: 'H6 L1500 D64', batch: 1, heads: 6, seqQ: 1500, seqK: 1500, headDim: 64 },
+  { id: 'Llama-3.2-1B prefill', label: 'GQA 32/8 L512 D64 causal', batch: 1, heads: 32, kvHeads: 8, seqQ: 512, seqK: 512, headDim: 64, causal: true },
+  { id: 'Phi-3-mini prefill', label: 'H32 L512 D96 causal', batch: 1, heads: 32, seqQ: 512, seqK: 512, headDim: 96, causal: true },
+  { id: 'Gemma-2-2B prefill', label: 'GQA 8/4 L512 D256 softcap 50 causal', batch: 1, heads: 8, kvHeads: 4, seqQ: 512, seqK: 512, headDim: 256, softcap: 50, causal: true },
+  { id: 'Qwen2.5-0.5B prefill', label: 'GQA 14/2 L512 D64 causal', batch: 1, heads: 14, kvHeads: 2, seqQ: 512, seqK: 512, headDim: 64, causal: true },
+  { id: 'Llama-3.2-1B decode', label: 'GQA 32/8 KV-cache step over 4096 tokens', batch: 1, heads: 32, kvHeads: 8, seqQ: 1, seqK: 4096, headDim: 64, causal: 'bottom-right', decode: true },
+];
+
 export const flops = (s) => 4 * s.batch * s.heads * s.seqQ * s.seqK * s.headDim;
 
 /** Uniform [−1, 1) inputs for a benchmark shape, deterministic. */

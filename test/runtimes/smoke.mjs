@@ -1,5 +1,5 @@
 // The runtime smoke suite: plain-JS ES modules (this one, cases.mjs and reference.mjs, nothing else), run
-// unchanged by Node, Deno, Bun, Chromium and a Vite bundle. It takes the imported package (its namespace, or an
+// unchanged by Node, Deno, Bun, Chromium, Firefox, WebKit and a Vite bundle. It takes the imported package (its namespace, or an
 // object with the same exports), checks which backend `createAttention()` picked, and compares every backend this
 // runtime supports against the float64 reference (reference.mjs) on the shapes of cases.mjs. Then threads: where
 // they are available, a 2-thread engine must match a single-threaded engine of the same backend element for
@@ -15,6 +15,17 @@ const SUPPORTED_BY_PICK = {
   'wasm-simd': ['wasm-simd', 'js'],
   js: ['js'],
 };
+
+/**
+ * An error as text: name, message and stack. Firefox's and WebKit's `error.stack` holds only the frames, V8's
+ * repeats the message; the message is written once either way.
+ */
+export function describeError(error) {
+  if (!(error instanceof Error)) return String(error);
+  const head = `${error.name}: ${error.message}`;
+  const stack = String(error.stack ?? '');
+  return stack.startsWith(head) ? stack : `${head}\n${stack}`;
+}
 
 /** What `fn` throws, or null. */
 function thrown(fn) {
@@ -110,7 +121,7 @@ async function runThreads(pkg, { picked, label, activations, expectThreads }) {
     engine = await pkg.createAttention({ threads: 2 });
   } catch (e) {
     check(e instanceof pkg.AttentionError && e.code === 'BACKEND_UNAVAILABLE' && e.argument === 'options.threads',
-      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${e && e.stack || e}`);
+      `${label}: createAttention({ threads: 2 }) must succeed or throw AttentionError BACKEND_UNAVAILABLE on 'options.threads', got ${describeError(e)}`);
     check(expectThreads !== true, `${label}: threads were expected to run, but createAttention({ threads: 2 }) threw: ${e.message}`);
     return { status: `unavailable: ${e.message}`, checks: 0, worstError: 0 };
   }
