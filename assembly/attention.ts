@@ -233,7 +233,7 @@ function attendBlock(
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
   // skipped (key lengths, causal, window). The start is rounded down to the 8-key panel.
   const kend = max(0, rowHi(p, qb + (rows - 1) * iStep, off, keys));
-  const kstart = min(rowLo(p, qb, off), kend) & ~7;
+  const kstart = min(rowLo(p, qb, off), kend) & (typedK ? ~31 : ~7); // float16 / int8 keys: 32-key super-panels
 
   for (let kb = kstart, cols = 0; kb < kend; kb += cols) {
     const slot = kb % slots; // a resident cache's slot of key kb

@@ -3,19 +3,18 @@
 // to value × 2^−112; the kernels put the 2^112 back where it costs least:
 // - one query row (decode): the caller prescales q by 2^t and the 1×N qk kernels multiply their sums by
 //   `post` = 2^(112 − t) once (t chosen so that neither q·2^t overflows nor the partial sums go subnormal);
-//   the 1×N pv kernels multiply each weight by `pmul` = 2^112 once per key (weights ≤ 1), or with `exact`
-//   (activations whose weights may exceed 2^16) each decoded value instead.
+//   the caller multiplies a row of weights by 2^112 once for the 1×N pv kernels (weights ≤ 1), or with `exact`
+//   (activations whose weights may exceed 2^16) the kernels multiply each decoded vector instead.
 // - 4-row tiles (prefill chunks): each decoded vector is multiplied by 2^112 (2 products per 8 FMAs).
 // Every product of a decoded value and a rescaled operand is then the product of the true values, exactly as
 // in float32 arithmetic on the decoded cache.
 import { vmadd } from "./vmath";
 import { halfEven, halfMask, halfOdd, halfScale } from "./convert";
 
-/** f16-qk-1x32: s (1,32) = post · q (1,D) · kᵀ (D,32) over 4 consecutive panels (`panelBytes` apart). */
-export function f16_qk_1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: usize, post: f32): void {
-  let k1 = kp + panelBytes;
-  let k2 = k1 + panelBytes;
-  let k3 = k2 + panelBytes;
+/**
+ * f16-qk-1x32: s (1,32) = post · q (1,D) · kᵀ (D,32) over one super-panel [D][32] at kp (64 bytes a channel).
+ */
+export function f16_qk_1x32(q0: usize, kp: usize, D: i32, s: usize, post: f32): void {
   const m = halfMask();
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
@@ -25,13 +24,13 @@ export function f16_qk_1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: 
     q0 += 4;
     let w = v128.load(kp);
     c0 = vmadd(a, halfEven(w, m), c0); c1 = vmadd(a, halfOdd(w, m), c1);
-    w = v128.load(k1);
+    w = v128.load(kp, 16);
     c2 = vmadd(a, halfEven(w, m), c2); c3 = vmadd(a, halfOdd(w, m), c3);
-    w = v128.load(k2);
+    w = v128.load(kp, 32);
     c4 = vmadd(a, halfEven(w, m), c4); c5 = vmadd(a, halfOdd(w, m), c5);
-    w = v128.load(k3);
+    w = v128.load(kp, 48);
     c6 = vmadd(a, halfEven(w, m), c6); c7 = vmadd(a, halfOdd(w, m), c7);
-    kp += 16; k1 += 16; k2 += 16; k3 += 16;
+    kp += 64;
   } while (--d);
   const r = f32x4.splat(post);
   v128.store(s, f32x4.mul(c0, r)); v128.store(s, f32x4.mul(c1, r), 16);
@@ -40,7 +39,7 @@ export function f16_qk_1x32(q0: usize, kp: usize, panelBytes: usize, D: i32, s: 
   v128.store(s, f32x4.mul(c6, r), 96); v128.store(s, f32x4.mul(c7, r), 112);
 }
 
-/** f16-qk-1x8: s (1,8) = post · q (1,D) · kᵀ (D,8), one panel. */
+/** f16-qk-1x8: s (1,8) = post · q (1,D) · kᵀ (D,8), one 8-key group of a super-panel (64 bytes a channel). */
 export function f16_qk_1x8(q0: usize, kp: usize, D: i32, s: usize, post: f32): void {
   const m = halfMask();
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
@@ -51,21 +50,24 @@ export function f16_qk_1x8(q0: usize, kp: usize, D: i32, s: usize, post: f32): v
     const w = v128.load(kp);
     c0 = vmadd(a, halfEven(w, m), c0);
     c1 = vmadd(a, halfOdd(w, m), c1);
-    kp += 16;
+    kp += 64;
   } while (--d);
   const r = f32x4.splat(post);
   v128.store(s, f32x4.mul(c0, r));
   v128.store(s, f32x4.mul(c1, r), 16);
 }
 
-/** f16-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) with q packed [D][4] (x32_packq_4), values decoded exactly. */
+/**
+ * f16-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) for one 8-key group of a super-panel, q packed [D][4]
+ * (x32_packq_4), values decoded exactly.
+ */
 export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
   const m = halfMask(), g = halfScale();
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  const end = kp + (<usize>D << 4);
+  const end = kp + (<usize>D << 6);
   do {
     const w = v128.load(kp);
     const b0 = f32x4.mul(halfEven(w, m), g);
@@ -78,7 +80,7 @@ export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usi
     c10 = vmadd(a1, b0, c10); c11 = vmadd(a1, b1, c11);
     c20 = vmadd(a2, b0, c20); c21 = vmadd(a2, b1, c21);
     c30 = vmadd(a3, b0, c30); c31 = vmadd(a3, b1, c31);
-    kp += 16;
+    kp += 64;
     qp += 16;
   } while (kp != end);
   v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
@@ -87,66 +89,80 @@ export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usi
   v128.store(s, c30); v128.store(s, c31, 16);
 }
 
-/** Decoded values of 8 cache codes, × g when exact (else the weight carries the 2^112). */
-// @ts-ignore: decorator
-@inline function lo8(w: v128, m: v128, g: v128, exact: bool): v128 {
-  return exact ? f32x4.mul(halfEven(w, m), g) : halfEven(w, m);
-}
-// @ts-ignore: decorator
-@inline function hi8(w: v128, m: v128, g: v128, exact: bool): v128 {
-  return exact ? f32x4.mul(halfOdd(w, m), g) : halfOdd(w, m);
-}
+// The 1×N pv kernels come in two instantiations, chosen at compile time by the marker type E: Folded (i32) reads
+// weights the caller has multiplied by 2^112, Exact (f32) multiplies each decoded vector by 2^112.
+type Folded = i32;
+type Exact = f32;
 
 // @ts-ignore: decorator
-@inline function pv1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, pmul: f32, exact: bool): void {
-  const r = v128.load32_splat(corr);
-  const m = halfMask(), g = halfScale(), pm = f32x4.splat(pmul);
-  let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
-  let c2 = f32x4.mul(v128.load(acc, 32), r), c3 = f32x4.mul(v128.load(acc, 48), r);
-  let c4 = f32x4.mul(v128.load(acc, 64), r), c5 = f32x4.mul(v128.load(acc, 80), r);
-  let c6 = f32x4.mul(v128.load(acc, 96), r), c7 = f32x4.mul(v128.load(acc, 112), r);
-  let j = J;
-  do {
-    const a = exact ? v128.load32_splat(p0) : f32x4.mul(v128.load32_splat(p0), pm);
-    p0 += 4;
-    let w = v128.load(v);
-    c0 = vmadd(a, lo8(w, m, g, exact), c0); c1 = vmadd(a, hi8(w, m, g, exact), c1);
-    w = v128.load(v, 16);
-    c2 = vmadd(a, lo8(w, m, g, exact), c2); c3 = vmadd(a, hi8(w, m, g, exact), c3);
-    w = v128.load(v, 32);
-    c4 = vmadd(a, lo8(w, m, g, exact), c4); c5 = vmadd(a, hi8(w, m, g, exact), c5);
-    w = v128.load(v, 48);
-    c6 = vmadd(a, lo8(w, m, g, exact), c6); c7 = vmadd(a, hi8(w, m, g, exact), c7);
-    v += vStride;
-  } while (--j);
-  v128.store(acc, c0); v128.store(acc, c1, 16); v128.store(acc, c2, 32); v128.store(acc, c3, 48);
-  v128.store(acc, c4, 64); v128.store(acc, c5, 80); v128.store(acc, c6, 96); v128.store(acc, c7, 112);
+@inline function decode<E>(v: v128, m: v128, g: v128): v128 {
+  return isFloat<E>() ? f32x4.mul(v, g) : v;
 }
 
-/** f16-pv-1x32: acc (1,32) = acc · corr + p (1,J) · v (J,32); weights times pmul = 2^112, or exact decoding. */
-export function f16_pv_1x32(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, pmul: f32, exact: bool): void {
-  if (exact) pv1x32(p0, v, vStride, J, acc, corr, pmul, true);
-  else pv1x32(p0, v, vStride, J, acc, corr, pmul, false);
-}
-
-/** f16-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8). */
-export function f16_pv_1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, pmul: f32, exact: bool): void {
+function pv1x16<E>(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
   const r = v128.load32_splat(corr);
   const m = halfMask(), g = halfScale();
-  // exact: the decoded values carry 2^112; else the weights do
-  const pm = f32x4.splat(exact ? 1 : pmul), vm = exact ? g : f32x4.splat(1);
+  let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
+  let c2 = f32x4.mul(v128.load(acc, 32), r), c3 = f32x4.mul(v128.load(acc, 48), r);
+  const v2 = vStride << 1;
+  let j = J >> 1;
+  if (j) {
+    do {
+      const a = v128.load32_splat(p0);
+      const b = v128.load32_splat(p0, 4);
+      p0 += 8;
+      let w = v128.load(v);
+      c0 = vmadd(a, decode<E>(halfEven(w, m), m, g), c0); c1 = vmadd(a, decode<E>(halfOdd(w, m), m, g), c1);
+      w = v128.load(v, 16);
+      c2 = vmadd(a, decode<E>(halfEven(w, m), m, g), c2); c3 = vmadd(a, decode<E>(halfOdd(w, m), m, g), c3);
+      w = v128.load(v + vStride);
+      c0 = vmadd(b, decode<E>(halfEven(w, m), m, g), c0); c1 = vmadd(b, decode<E>(halfOdd(w, m), m, g), c1);
+      w = v128.load(v + vStride, 16);
+      c2 = vmadd(b, decode<E>(halfEven(w, m), m, g), c2); c3 = vmadd(b, decode<E>(halfOdd(w, m), m, g), c3);
+      v += v2;
+    } while (--j);
+  }
+  if (J & 1) {
+    const a = v128.load32_splat(p0);
+    let w = v128.load(v);
+    c0 = vmadd(a, decode<E>(halfEven(w, m), m, g), c0); c1 = vmadd(a, decode<E>(halfOdd(w, m), m, g), c1);
+    w = v128.load(v, 16);
+    c2 = vmadd(a, decode<E>(halfEven(w, m), m, g), c2); c3 = vmadd(a, decode<E>(halfOdd(w, m), m, g), c3);
+  }
+  v128.store(acc, c0); v128.store(acc, c1, 16); v128.store(acc, c2, 32); v128.store(acc, c3, 48);
+}
+
+function pv1x8<E>(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize): void {
+  const r = v128.load32_splat(corr);
+  const m = halfMask(), g = halfScale();
   let c0 = f32x4.mul(v128.load(acc), r), c1 = f32x4.mul(v128.load(acc, 16), r);
   let j = J;
   do {
-    const a = f32x4.mul(v128.load32_splat(p0), pm);
+    const a = v128.load32_splat(p0);
     p0 += 4;
     const w = v128.load(v);
-    c0 = vmadd(a, f32x4.mul(halfEven(w, m), vm), c0);
-    c1 = vmadd(a, f32x4.mul(halfOdd(w, m), vm), c1);
+    c0 = vmadd(a, decode<E>(halfEven(w, m), m, g), c0);
+    c1 = vmadd(a, decode<E>(halfOdd(w, m), m, g), c1);
     v += vStride;
   } while (--j);
   v128.store(acc, c0);
   v128.store(acc, c1, 16);
+}
+
+/**
+ * f16-pv-1x16: acc (1,16) = acc · corr + p (1,J) · v (J,16), two keys per step (four accumulators: V8 keeps
+ * about ten vectors in registers, and a 1×32 tile spills: 9 → 14 GMAC/s in L1); weights already multiplied by 2^112 (weights ≤ 1: every activation but relu and polynomial), or with `exact` plain weights and
+ * the decoded values multiplied.
+ */
+export function f16_pv_1x16(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, exact: bool): void {
+  if (exact) pv1x16<Exact>(p0, v, vStride, J, acc, corr);
+  else pv1x16<Folded>(p0, v, vStride, J, acc, corr);
+}
+
+/** f16-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8), as f16_pv_1x16. */
+export function f16_pv_1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, corr: usize, exact: bool): void {
+  if (exact) pv1x8<Exact>(p0, v, vStride, J, acc, corr);
+  else pv1x8<Folded>(p0, v, vStride, J, acc, corr);
 }
 
 /**
@@ -191,3 +207,4 @@ export function f16_pv_4x8(
   v128.store(a2p, c20); v128.store(a2p, c21, 16);
   v128.store(a3p, c30); v128.store(a3p, c31, 16);
 }
+

@@ -7,7 +7,7 @@
 // - values: per block of 32 channels and group of ≤ 256 keys, the weights p_j · vscale_j are quantized to int16
 //   (quantizeWeights, same bound), integer sums (≤ 128 pairs: < 2^31) are flushed into the float32 accumulator
 //   with the group's scale.
-import { LANE_TABLE, vmadd } from "./vmath";
+import { vmadd } from "./vmath";
 
 /** Keys per weight group of the value kernels: 128 pairs of products ≤ 2·32767·127 stay below 2^31. */
 export const WEIGHT_GROUP = 256;
@@ -53,39 +53,43 @@ export function quantizeQuery(q: usize, D: i32, q16: usize, sq: usize): void {
 }
 
 /**
- * w_j = p_j · scale_j for j < n (p: weights, scales: the value scales of these keys), quantized to int16 pairs
- * at w16 (a zero after an odd n); returns the group's scale max|w| / 32767.
+ * 1.5·2^23 (adding it rounds a float of magnitude < 2^22 to an integer, nearest even, in its low bits), its bit
+ * pattern, and the cap 2^126 on the quantization factor. Loaded, not v128.const: V8 rematerialises constants in loops.
  */
-export function quantizeWeights(p: usize, scales: usize, n: i32, w16: usize): f32 {
+const ROUNDING: usize = memory.data<i32>([0x4b400000, 0x4b400000, 0x7e800000]);
+
+/**
+ * w_j = p_j · scale_j for j < ceil8(n) (p: weights, zero past n; scales: the value scales of these keys, finite),
+ * quantized to int16 pairs at w16 (`tmp` holds the products); returns the group's scale max|w| / 32767 (NaN when
+ * a weight is: the group's sums then come out NaN).
+ */
+export function quantizeWeights(p: usize, scales: usize, n: i32, tmp: usize, w16: usize): f32 {
+  const n8 = (n + 7) & ~7;
   let m = f32x4.splat(0);
-  const lanes = v128.load(LANE_TABLE);
-  const vn = i32x4.splat(n);
-  for (let j = 0; j < n; j += 4) {
+  for (let j = 0; j < n8; j += 4) {
     const o = <usize>j << 2;
-    const w = v128.and(f32x4.mul(v128.load(p + o), v128.load(scales + o)), i32x4.lt_s(i32x4.add(lanes, i32x4.splat(j)), vn));
+    const w = f32x4.mul(v128.load(p + o), v128.load(scales + o));
+    v128.store(tmp + o, w);
     m = f32x4.max(m, f32x4.abs(w));
   }
   const amax = maxLane(m);
-  const vinv = f32x4.splat(amax > 0 ? <f32>32767 / amax : 0);
-  for (let j = 0; j < n; j += 8) {
+  // Beyond 2^126 the weights are too small to matter; the cap keeps w·inv finite.
+  const vinv = f32x4.splat(amax > 0 ? min(<f32>32767 / amax, load<f32>(ROUNDING, 8)) : 0);
+  const round = v128.load32_splat(ROUNDING), bias = v128.load32_splat(ROUNDING, 4);
+  for (let j = 0; j < n8; j += 8) {
     const o = <usize>j << 2;
-    const w0 = v128.and(f32x4.mul(v128.load(p + o), v128.load(scales + o)), i32x4.lt_s(i32x4.add(lanes, i32x4.splat(j)), vn));
-    const w1 = v128.and(f32x4.mul(v128.load(p + o, 16), v128.load(scales + o, 16)), i32x4.lt_s(i32x4.add(lanes, i32x4.splat(j + 4)), vn));
-    const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(w0, vinv)));
-    const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(w1, vinv)));
+    const i0 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(tmp + o), vinv), round), bias);
+    const i1 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(tmp + o, 16), vinv), round), bias);
     v128.store(w16 + (<usize>j << 1), i16x8.narrow_i32x4_s(i0, i1));
   }
   return amax / 32767;
 }
 
 /**
- * i8-qk-1x32: s (1,32) = q · kᵀ over 4 consecutive panels (`panelBytes` apart) of `pairs` channel pairs; ks: the
- * first panel's scales [blocks][8] (panels ksStride apart), q16/sq from quantizeQuery.
+ * i8-qk-1x32: s (1,32) = q · kᵀ over one super-panel at kp ([pairs][32][2]: 64 bytes a channel pair); ks: its
+ * scales [blocks][32], q16/sq from quantizeQuery.
  */
-export function i8_qk_1x32(q16: usize, sq: usize, kp: usize, panelBytes: usize, pairs: i32, s: usize, ks: usize, ksStride: usize): void {
-  let k1 = kp + panelBytes;
-  let k2 = k1 + panelBytes;
-  let k3 = k2 + panelBytes;
+export function i8_qk_1x32(q16: usize, sq: usize, kp: usize, pairs: i32, s: usize, ks: usize): void {
   for (let b = 0, done = 0; done < pairs; b++) {
     let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
     let c4 = i32x4.splat(0), c5 = i32x4.splat(0), c6 = i32x4.splat(0), c7 = i32x4.splat(0);
@@ -96,25 +100,25 @@ export function i8_qk_1x32(q16: usize, sq: usize, kp: usize, panelBytes: usize, 
       q16 += 4;
       c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load8x8_s(kp), a));
       c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 8), a));
-      c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v128.load8x8_s(k1), a));
-      c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v128.load8x8_s(k1, 8), a));
-      c4 = i32x4.add(c4, i32x4.dot_i16x8_s(v128.load8x8_s(k2), a));
-      c5 = i32x4.add(c5, i32x4.dot_i16x8_s(v128.load8x8_s(k2, 8), a));
-      c6 = i32x4.add(c6, i32x4.dot_i16x8_s(v128.load8x8_s(k3), a));
-      c7 = i32x4.add(c7, i32x4.dot_i16x8_s(v128.load8x8_s(k3, 8), a));
-      kp += 16; k1 += 16; k2 += 16; k3 += 16;
+      c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 16), a));
+      c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 24), a));
+      c4 = i32x4.add(c4, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 32), a));
+      c5 = i32x4.add(c5, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 40), a));
+      c6 = i32x4.add(c6, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 48), a));
+      c7 = i32x4.add(c7, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 56), a));
+      kp += 64;
     } while (--g);
     const qs = v128.load32_splat(sq + (<usize>b << 2));
-    const sk = ks + (<usize>b << 5);
+    const sk = ks + (<usize>b << 7);
     const first = b == 0;
     blockScores(s, c0, c1, sk, qs, first);
-    blockScores(s + 32, c2, c3, sk + ksStride, qs, first);
-    blockScores(s + 64, c4, c5, sk + 2 * ksStride, qs, first);
-    blockScores(s + 96, c6, c7, sk + 3 * ksStride, qs, first);
+    blockScores(s + 32, c2, c3, sk + 32, qs, first);
+    blockScores(s + 64, c4, c5, sk + 64, qs, first);
+    blockScores(s + 96, c6, c7, sk + 96, qs, first);
   }
 }
 
-/** s (8) (+)= float(dot) · (key scales · query scale) for one panel's two lanes of 4 keys. */
+/** s (8) (+)= float(dot) · (key scales · query scale) for one 8-key group's two lanes of 4 keys. */
 // @ts-ignore: decorator
 @inline function blockScores(s: usize, lo: v128, hi: v128, sk: usize, qs: v128, first: bool): void {
   const x0 = f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.mul(v128.load(sk), qs));
@@ -123,7 +127,7 @@ export function i8_qk_1x32(q16: usize, sq: usize, kp: usize, panelBytes: usize, 
   v128.store(s, first ? x1 : f32x4.add(v128.load(s, 16), x1), 16);
 }
 
-/** i8-qk-1x8: s (1,8) = q · kᵀ for one panel. */
+/** i8-qk-1x8: s (1,8) = q · kᵀ for one 8-key group of a super-panel (kp and ks at the group). */
 export function i8_qk_1x8(q16: usize, sq: usize, kp: usize, pairs: i32, s: usize, ks: usize): void {
   for (let b = 0, done = 0; done < pairs; b++) {
     let c0 = i32x4.splat(0), c1 = i32x4.splat(0);
@@ -134,9 +138,9 @@ export function i8_qk_1x8(q16: usize, sq: usize, kp: usize, pairs: i32, s: usize
       q16 += 4;
       c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load8x8_s(kp), a));
       c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load8x8_s(kp, 8), a));
-      kp += 16;
+      kp += 64;
     } while (--g);
-    blockScores(s, c0, c1, ks + (<usize>b << 5), v128.load32_splat(sq + (<usize>b << 2)), b == 0);
+    blockScores(s, c0, c1, ks + (<usize>b << 7), v128.load32_splat(sq + (<usize>b << 2)), b == 0);
   }
 }
 

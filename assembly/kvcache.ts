@@ -1,14 +1,19 @@
 // The resident KV cache's layout and its appends. Per (cache row, kv head) — a "head" — the cache has M slots
-// (M = params.capacity, a multiple of 8); the token at position t lives in slot t mod M, so a cache that keeps
-// only the last M tokens (a rolling window) is the same layout with positions past M. Per dtype:
+// (M = params.capacity, a multiple of 8, of 32 for float16 and int8); the token at position t lives in slot
+// t mod M, so a cache that keeps only the last M tokens (a rolling window) is the same layout with positions past
+// M. Per dtype:
 //   float32  keys   [M/8][D][8] f32 panels (what the flash loop's qk kernels stream)
 //            values [M][ceil8(Dv)] f32 rows, zero-padded
-//   float16  keys   [M/8][D][8] codes, lanes of a panel row in halfSlot order (convert.ts)
-//            values [M][ceil8(Dv)] codes, each 8 channels in halfSlot order
-//   int8     keys   [M/8][ceil2(D)/2][8][2] i8: per pair of channels, 8 keys × 2 channels (dot_i16x8 operands)
-//                   scales [M/8][ceil(D/32)][8] f32: one per token and block of 32 channels
-//            values [M/2][ceil8(Dv)][2] i8: per pair of tokens, each channel's two values
-//                   scales [ceil(Dv/32)][M] f32
+//   float16  keys   [M/32][D][32] codes: per channel the 32 keys of a super-panel, in 8-key groups of halfSlot
+//                   order (convert.ts), so a 1×32 score kernel streams one 64-byte line per channel (4 panels
+//                   read side by side measured 2.6× slower than one stream)
+//            values [chunks][M][w] codes: chunks of w = 16 channels of ceil8(Dv) (the last may be 8), each 8
+//                   channels in halfSlot order, so the 1×16 value kernel streams a chunk contiguously, once
+//   int8     keys   [M/32][ceil2(D)/2][32][2] i8: per pair of channels, 32 keys × 2 channels (dot_i16x8
+//                   operands, 4 keys per 8 bytes); scales [M/32][ceil(D/32)][32] f32, one per token and block of
+//                   32 channels
+//            values [blocks][M/2][w][2] i8: per block of w = 32 channels (the last narrower) and pair of tokens,
+//                   each channel's two values; scales [blocks][M] f32
 // int8 is symmetric, q8_0-style: a block's scale is max|x| / 127 and x ↦ round-to-even(x / scale), |q| ≤ 127.
 // Appending writes only the new tokens, converted row by row.
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, DTYPE_INT8, Params } from "./params.generated";
@@ -22,6 +27,15 @@ export const QBLOCK = 32;
 @inline export function blocksOf(dim: i32): i32 {
   return (dim + QBLOCK - 1) / QBLOCK;
 }
+
+/** Channels of value block b of an int8 cache: 32, the last ceil8(Dv) − 32b. */
+// @ts-ignore: decorator
+@inline export function chunkWidth(dv8: i32, b: i32): i32 {
+  return min(QBLOCK, dv8 - b * QBLOCK);
+}
+
+/** Channels per value chunk of a float16 cache: one 32-byte row a key, which the 1×16 kernel reads whole. */
+export const HALF_CHUNK = 16;
 
 /** Bytes of one head's keys (part 0), values (1), key scales (2) or value scales (3). */
 export function kvHeadBytes(p: Params, part: i32): f64 {
@@ -84,22 +98,22 @@ function writeKey(p: Params, x: usize, slot: i32, kHead: usize, kScale: usize): 
       dst += 32;
     }
   } else if (p.kType == DTYPE_FLOAT16) {
-    let dst = kHead + (<usize>(slot >> 3) * <usize>D << 4) + (<usize>halfSlot(lane) << 1);
+    let dst = kHead + (<usize>(slot >> 5) * <usize>D << 6) + (<usize>(slot & 24) << 1) + (<usize>halfSlot(lane) << 1);
     for (let d = 0; d < D; d++) {
       store<u16>(dst, f32ToCacheHalf(load<f32>(x + (<usize>d << 2))));
-      dst += 16;
+      dst += 64;
     }
   } else {
-    const D2 = (D + 1) & ~1, nb = blocksOf(D);
-    const panel = kHead + <usize>(slot >> 3) * <usize>D2 * 8 + (<usize>lane << 1);
-    const scales = kScale + (<usize>(slot >> 3) * <usize>nb << 5) + (<usize>lane << 2);
+    const pairs = (D + 1) >> 1, nb = blocksOf(D);
+    const panel = kHead + (<usize>(slot >> 5) * <usize>pairs << 6) + (<usize>(slot & 31) << 1);
+    const scales = kScale + (<usize>(slot >> 5) * <usize>nb << 7) + (<usize>(slot & 31) << 2);
     for (let b = 0; b < nb; b++) {
       const from = b * QBLOCK, to = min(D, from + QBLOCK);
       const scale = blockScale(x, from, to);
-      store<f32>(scales + (<usize>b << 5), scale);
-      for (let d = from; d < to; d++) store<i8>(panel + (<usize>(d >> 1) << 4) + <usize>(d & 1), quantize(load<f32>(x + (<usize>d << 2)), scale));
+      store<f32>(scales + (<usize>b << 7), scale);
+      for (let d = from; d < to; d++) store<i8>(panel + (<usize>(d >> 1) << 6) + <usize>(d & 1), quantize(load<f32>(x + (<usize>d << 2)), scale));
     }
-    if (D & 1) store<i8>(panel + (<usize>(D >> 1) << 4) + 1, 0);
+    if (D & 1) store<i8>(panel + (<usize>(D >> 1) << 6) + 1, 0);
   }
 }
 
@@ -111,21 +125,24 @@ function writeValue(p: Params, x: usize, slot: i32, vHead: usize, vScale: usize)
     memory.copy(row, x, <usize>Dv << 2);
     if (dv8 != Dv) memory.fill(row + (<usize>Dv << 2), 0, <usize>(dv8 - Dv) << 2);
   } else if (p.vType == DTYPE_FLOAT16) {
-    const row = vHead + (<usize>slot * <usize>dv8 << 1);
+    const M = p.capacity;
     for (let c = 0; c < dv8; c++) {
+      const b = c >> 4, cc = c & 15;
+      const row = vHead + (<usize>b * <usize>M << 5) + (<usize>slot * <usize>min(HALF_CHUNK, dv8 - (b << 4)) << 1);
       const code = c < Dv ? f32ToCacheHalf(load<f32>(x + (<usize>c << 2))) : 0;
-      store<u16>(row + (<usize>(c & ~7) << 1) + (<usize>halfSlot(c & 7) << 1), code);
+      store<u16>(row + (<usize>(cc & ~7) << 1) + (<usize>halfSlot(cc & 7) << 1), code);
     }
   } else {
     const M = p.capacity, nb = blocksOf(Dv);
-    const pair = vHead + (<usize>(slot >> 1) * <usize>dv8 << 1) + <usize>(slot & 1);
     for (let b = 0; b < nb; b++) {
-      const from = b * QBLOCK, to = min(Dv, from + QBLOCK);
+      const from = b * QBLOCK, to = min(Dv, from + QBLOCK), w = chunkWidth(dv8, b);
+      const pair = vHead + (<usize>b * <usize>M << 5) + (<usize>(slot >> 1) * <usize>w << 1) + <usize>(slot & 1);
       const scale = blockScale(x, from, to);
       store<f32>(vScale + (<usize>(b * M + slot) << 2), scale);
-      for (let c = from; c < to; c++) store<i8>(pair + (<usize>c << 1), quantize(load<f32>(x + (<usize>c << 2)), scale));
+      for (let c = from; c < from + w; c++) {
+        store<i8>(pair + (<usize>(c - from) << 1), c < to ? quantize(load<f32>(x + (<usize>c << 2)), scale) : 0);
+      }
     }
-    for (let c = Dv; c < dv8; c++) store<i8>(pair + (<usize>c << 1), 0);
   }
 }
 

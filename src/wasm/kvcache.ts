@@ -57,7 +57,9 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
   const kx0 = host.live();
   const shape = planKVCache(options);
   const { batch, kvHeads, headDim, headDimV, dtypeCode, rope } = shape;
-  const slots = Math.ceil(shape.capacity / 8) * 8;
+  // Slots per head: whole 8-key panels (float32) or 32-key super-panels (float16, int8), so no block wraps mid-panel.
+  const unit = dtypeCode === DTYPE_FLOAT32 ? 8 : 32;
+  const slots = Math.ceil(shape.capacity / unit) * unit;
   if (slots > 2 ** 31 - 1) throw host.tooBig(Infinity);
   // Per-head sizes from the kernels' own layout, then the block: [keys | values | key scales | value scales].
   const described = { ...emptyParams(), D: headDim, Dv: headDimV, capacity: slots, kType: dtypeCode, vType: dtypeCode };
@@ -67,6 +69,8 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
   const bytes = parts.reduce((a, b) => a + b, 0);
   if (host.heap.topAfter(bytes) > host.maxBytes) throw host.tooBig(host.heap.top + bytes);
   const base = host.allocateBlock(kx0, bytes);
+  // Zeroed: slots not yet written hold 0 (finite), which the int8 kernels may read past a block's last key.
+  new Uint8Array(kx0.memory.buffer, base, bytes).fill(0);
   const kCache = base, vCache = kCache + parts[0]!, kScales = vCache + parts[1]!, vScales = kScales + parts[2]!;
   const resident = { kPtr: kCache, vPtr: vCache, kScales, vScales, capacity: slots, kType: dtypeCode, vType: dtypeCode };
 
