@@ -3,7 +3,7 @@
 export { attention, workItems, scratchBytes } from "./attention";
 export { kvAppend, kvLayout } from "./kvcache";
 export { ropeInPlace } from "./rope";
-export { linearAttention, linearScratchBytes } from "./linear";
+export { linearAttention, linearScratchBytes, linearStateBytes, linearStateReset } from "./linear";
 import { PARAMS_BYTES } from "./params.generated";
 
 /** Bytes of the parameter block this build reads, so the host can check it wrote the same schema. */

@@ -7,6 +7,7 @@ import { Bench } from 'tinybench';
 import { ACTIVATIONS, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
 import { SHAPES, flops, inputsFor, optionsOf } from './shapes.mjs';
 import { modelsSection } from './sections/models.mjs';
+import { linearSection } from './sections/linear.mjs';
 
 const args = process.argv.slice(2);
 const listArg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1].split(',') : null);
@@ -96,24 +97,9 @@ if (!skip.includes('activations') && (only === null || only.includes('S2'))) {
   console.log(sections.at(-1)[1] + '\n');
 }
 
-// 3. Linear attention (O(n)) against softmax attention (O(n²)) as the sequence grows, best wasm backend.
+// 3. Linear attention against softmax as the sequence grows, and RNN steps through a state (bench/sections/linear.mjs).
 if (!skip.includes('linear')) {
-  const e = wasmEngines[0] ?? engine('js');
-  const rows = [];
-  const crossover = {};
-  for (const causal of [false, true]) {
-    for (const n of [32, 64, 128, 256, 512, 1024, 2048, 4096]) {
-      const shape = { batch: 1, heads: 8, seqQ: n, seqK: n, headDim: 64, causal };
-      const { q, k, v } = inputsFor(shape);
-      const soft = await medianMs(`softmax ${n}`, () => e.attention(q, k, v, shape));
-      const lin = await medianMs(`linear ${n}`, () => e.linearAttention(q, k, v, shape));
-      if (lin.ms < soft.ms && crossover[causal] === undefined) crossover[causal] = n;
-      rows.push(`| ${n} | ${causal ? 'causal' : 'full'} | ${soft.ms.toFixed(3)} | ${lin.ms.toFixed(3)} | ${(soft.ms / lin.ms).toFixed(2)} |`);
-    }
-  }
-  const note = [false, true].map((c) => `${c ? 'causal' : 'full'}: linear is faster from seqQ = seqK = ${crossover[c] ?? '> 4096'}`).join('; ');
-  sections.push([`Linear vs softmax attention (${e.backend}, B1 H8 D64)`,
-    `${note}.\n\n| seq | mask | softmax ms | linear ms | softmax ÷ linear |\n|---|---|---:|---:|---:|\n` + rows.join('\n')]);
+  sections.push(await linearSection(wasmEngines[0] ?? engine('js')));
   console.log(sections.at(-1)[1] + '\n');
 }
 

@@ -4,7 +4,7 @@
 // what you see is what the kernels compute, with the library's own options: `window`, `alibiSlopes` and `sinks`
 // (a sink only takes weight through the softmax denominator, e^sink / (e^sink + Σ e^s), as gpt-oss's do; what a
 // row gives the sink is 1 − the row's sum). Cells a query may not attend to are grey.
-import { random } from './random.js';
+import { random } from '../test/runtimes/cases.mjs'; // the suite's generator (the demo is served from the repo root)
 
 export const L = 32;
 const D = 16;

@@ -4,7 +4,7 @@
 import * as pkg from '../dist/index.js';
 import { setupBenchmark } from './bench.js';
 import { drawPanel, weightsOf } from './heatmaps.js';
-import { random } from './random.js';
+import { random } from '../test/runtimes/cases.mjs'; // the suite's generator (the demo is served from the repo root)
 
 const { ACTIVATIONS, createAttention, createJsAttention } = pkg;
 const $ = (id) => document.getElementById(id);

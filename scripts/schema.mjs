@@ -5,8 +5,9 @@
 // same constants), so no offset or code is ever typed twice.
 
 /** Kernel blocking: query rows per block (a multiple of the 4-row micro-tile; 64 measured best of 16/32/64 on
- * S1–S3) and keys per block (a multiple of the 8-key panel; 128 beat 64 by 1–2 % on S1–S3 and S5, 256 no better). */
-export const BLOCKS = { BR: 64, BC: 128 };
+ * S1–S3) and keys per block (a multiple of the 8-key panel; 128 beat 64 by 1–2 % on S1–S3 and S5, 256 no better).
+ * LC: keys per chunk of chunkwise linear attention (a multiple of 8, at most the 128-float row of BLOCK_STRIDE). */
+export const BLOCKS = { BR: 64, BC: 128, LC: 64 };
 
 /** Activations in the order of their codes: `ACT_SOFTMAX = 0`, … The TS API lists them in this order too. */
 export const ACTIVATIONS = ['softmax', 'softmax1', 'squared', 'sigmoid', 'relu', 'polynomial'];
@@ -16,6 +17,9 @@ export const MASK_KINDS = ['none', 'additive-f32', 'bool-u8'];
 
 /** Causal modes in the order of their codes: `CAUSAL_NONE = 0`, … */
 export const CAUSAL_MODES = ['none', 'top-left', 'bottom-right'];
+
+/** Feature maps of linear attention in the order of their codes: `FEATURE_ELU_1 = 0`, `FEATURE_IDENTITY = 1`. */
+export const FEATURE_MAPS = ['elu+1', 'identity'];
 
 /**
  * Element types in the order of their codes: `DTYPE_FLOAT32 = 0`, … Tensors (q, k, v, out, appended tokens) are
@@ -82,4 +86,10 @@ export const PARAMS = [
   ['kInType', 'i32', 'DTYPE_* code of k (a tensor, or the tokens kvAppend appends)'],
   ['vInType', 'i32', 'DTYPE_* code of v'],
   ['outType', 'i32', 'DTYPE_* code of out'],
+  // linear attention (ε is `param`)
+  ['featureMap', 'i32', 'linear: FEATURE_* code of φ'],
+  ['normalize', 'i32', 'linear: != 0 divides by φ(q)·z + ε'],
+  ['logDecay', 'ptr', 'linear: f32 ln γ_h per query head, ≤ 0 (0 = none)'],
+  ['gates', 'ptr', 'linear: f32 log-decay a ≤ 0 per (batch, query head, key) (0 = none)'],
+  ['linearState', 'ptr', 'linear: the recurrent state of every (batch, query head), read and updated (0 = start empty)'],
 ];

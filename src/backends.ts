@@ -1,5 +1,5 @@
 // The one list of backends: the API, the tests and the benchmarks all iterate over it.
-import { BC, BR } from './params.generated.js';
+import { BC, BR, LC } from './params.generated.js';
 import { isSupported } from './wasm/loader.js';
 import type { BackendName } from './types.js';
 
@@ -12,12 +12,14 @@ export interface BackendInfo {
    * The kernel's blocking: query rows per block and keys per block (the wasm flash loop's 64 × 128 tiles; the JS
    * backend goes one query row and four keys at a time). Sizes around multiples of these are the tile edges tests
    * sweep; fewer than 4 query rows (decode) sweep up to ⌊queries·keys / rows⌋ keys (rounded down to 64) per block.
+   * `linearChunk`: keys per chunk of linear attention (the wasm kernels' chunkwise form; the JS recurrence takes
+   * one key at a time).
    */
-  readonly blocks: { readonly queries: number; readonly keys: number };
+  readonly blocks: { readonly queries: number; readonly keys: number; readonly linearChunk: number };
 }
 
-/** Query rows × keys per block of the wasm kernels (BR, BC of the kernel schema, scripts/schema.mjs). */
-const WASM_BLOCKS = { queries: BR, keys: BC } as const;
+/** Query rows × keys per block of the wasm kernels, and linear attention's chunk (BR, BC, LC of scripts/schema.mjs). */
+const WASM_BLOCKS = { queries: BR, keys: BC, linearChunk: LC } as const;
 
 /** Every backend, fastest first: the order `backend: 'auto'` tries them in. */
 export const BACKENDS: readonly BackendInfo[] = [
@@ -37,7 +39,7 @@ export const BACKENDS: readonly BackendInfo[] = [
     name: 'js',
     kernel: 'f32-attention-1x1-scalar',
     description: 'plain JavaScript, synchronous, no WebAssembly',
-    blocks: { queries: 1, keys: 4 },
+    blocks: { queries: 1, keys: 4, linearChunk: 1 },
   },
 ];
 

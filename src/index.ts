@@ -112,6 +112,6 @@ export { attention as attentionJs, createJsAttention, linearAttention as linearA
 export { ACTIVATIONS } from './plan.js';
 export type {
   Activation, AttentionEngine, AttentionOptions, AttentionShape, AttentionTensor, AttentionWithWeights, BackendName,
-  BackendRequest, CausalMode, EngineOptions, Float16ArrayLike, HalfTensor, KVAppendOptions, KVAttendOptions, KVCache,
-  KVCacheDtype, KVCacheOptions, LinearAttentionOptions, TensorInput, WasmTensor,
+  BackendRequest, CausalMode, EngineOptions, FeatureMap, Float16ArrayLike, HalfTensor, KVAppendOptions, KVAttendOptions,
+  KVCache, KVCacheDtype, KVCacheOptions, LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput, WasmTensor,
 } from './types.js';

@@ -38,11 +38,6 @@ export interface ShapePlan {
   readonly outLength: number;
 }
 
-/** A validated linear-attention call. */
-export interface LinearPlan extends ShapePlan {
-  readonly epsilon: number;
-}
-
 /** A validated call: dimensions, resolved defaults and the mask's element strides over [B, H, L, S]. */
 export interface AttentionPlan extends ShapePlan, ModelPlan {
   readonly scale: number;
@@ -68,13 +63,12 @@ export const ATTENTION_OPTIONS = new Set([
   ...SHAPE_OPTIONS, 'scale', 'mask', 'maskShape', 'activation', 'epsilon', 'bias', 'power', 'softcap', 'returnWeights',
   'window', 'alibiSlopes', 'sinks', 'rope', 'layout', 'keyLengths',
 ]);
-export const LINEAR_OPTIONS = new Set([...SHAPE_OPTIONS, 'epsilon']);
 /** Options that belong to one activation only: passing them with another is a mistake worth reporting. */
 const ACTIVATION_OPTIONS: Readonly<Record<string, Activation>> = { epsilon: 'squared', bias: 'sigmoid', power: 'polynomial' };
 
 /** Dimensions, tensors, causal mode and `out`: what attention and linear attention share. k and v are not
  * checked when `resident` (they live in a KV cache whose shape is known). */
-function planShape(
+export function planShape(
   q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false, bshd = false,
   half = false,
 ): ShapePlan {
@@ -172,14 +166,6 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   }
   const model = planModel(options, shape.batch, shape.heads, shape.seqQ, shape.seqK, shape.headDim, activation === ACT_SOFTMAX);
   return { ...shape, scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights, ...model, types };
-}
-
-/** Validates a linear-attention call. */
-export function planLinear(q: unknown, k: unknown, v: unknown, options: LinearAttentionOptions): LinearPlan {
-  optionsObject(options, LINEAR_OPTIONS);
-  const shape = planShape(q, k, v, options);
-  const epsilon = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
-  return { ...shape, epsilon };
 }
 
 function planMask(options: AttentionOptions, target: readonly [number, number, number, number]) {

@@ -1,3 +1,5 @@
+import type { LinearAttentionOptions, LinearState, LinearStateOptions } from './types-linear.js';
+
 /** Where a causal mask is anchored when seqQ ≠ seqK. `true` means `'top-left'` (PyTorch `is_causal`). */
 export type CausalMode = boolean | 'top-left' | 'bottom-right';
 
@@ -123,11 +125,7 @@ export interface AttentionWithWeights {
   weights: Float32Array;
 }
 
-/** Options of {@link AttentionEngine.linearAttention}: the shape options, and ε. */
-export interface LinearAttentionOptions extends AttentionShape {
-  /** ε in the denominator φ(qᵢ)·z + ε. Finite, ≥ 0; default 1e-6. */
-  epsilon?: number;
-}
+export type { FeatureMap, LinearAttentionOptions, LinearState, LinearStateOptions } from './types-linear.js';
 
 /**
  * A Float32 tensor that lives inside an engine's memory (see {@link AttentionEngine.alloc}). Passing it as q, k,
@@ -314,11 +312,14 @@ export interface AttentionEngine {
   attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
   attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions): Float32Array;
   /**
-   * Linear attention (Katharopoulos et al. 2020), O((seqQ + seqK)·headDim·headDimV):
-   * outᵢ = φ(qᵢ)ᵀ S / (φ(qᵢ)ᵀ z + ε), S = Σⱼ φ(kⱼ) vⱼᵀ, z = Σⱼ φ(kⱼ) over the keys query i admits, φ = elu + 1.
-   * Same layouts, GQA and causal modes as {@link attention}; no mask or scale.
+   * Linear attention (Katharopoulos et al. 2020) as an RNN, O((seqQ + seqK)·headDim·headDimV):
+   * outᵢ = φ(qᵢ)ᵀ S / (φ(qᵢ)ᵀ z + ε), S = Σⱼ φ(kⱼ) vⱼᵀ, z = Σⱼ φ(kⱼ) over the keys query i admits, with optional
+   * decay, gates and a streaming state; see {@link LinearAttentionOptions}. Same layouts, GQA and causal modes as
+   * {@link attention}; no mask or scale.
    */
   linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array;
+  /** A recurrent state for causal {@link linearAttention} calls of this engine; see {@link LinearState}. */
+  createLinearState(options: LinearStateOptions): LinearState;
   /**
    * A tensor of `length` floats (zero-filled) inside the engine's memory, for inputs and outputs that are reused
    * across calls without copies. Free it when done; the engine's `dispose()` frees all of them.

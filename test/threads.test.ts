@@ -140,11 +140,17 @@ describe.each(BUILDS)('%s with threads', (backend) => {
     expect(mismatches).toBe(0);
   });
 
-  test('linear attention runs on a threaded engine', () => {
+  test('linear attention runs on a threaded engine (on the calling thread), with decay and a state', () => {
     const { single, two } = engines.get(backend)!;
-    const options = { batch: 1, heads: 2, seqQ: 40, seqK: 40, headDim: 8, causal: true };
+    const options = { batch: 1, heads: 2, seqQ: 40, seqK: 40, headDim: 8, causal: true, decay: Float32Array.of(0.9, 1) };
     const q = random(2 * 40 * 8, 30);
     expect(maxAbsError(two.linearAttention(q, q, q, options), single.linearAttention(q, q, q, options))).toBe(0);
+    const [s1, s2] = [single, two].map((e) => e.createLinearState({ batch: 1, heads: 2, headDim: 8 }));
+    for (let i = 0; i < 3; i++) {
+      expect(maxAbsError(two.linearAttention(q, q, q, { ...options, state: s2 }), single.linearAttention(q, q, q, { ...options, state: s1 }))).toBe(0);
+    }
+    s1!.dispose();
+    s2!.dispose();
   });
 });
 

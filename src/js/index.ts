@@ -1,14 +1,17 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { ATTENTION_OPTIONS, LINEAR_OPTIONS, allocateOutput, dimension, overlaps, planAttention, planLinear, weightsLength } from '../plan.js';
+import { ATTENTION_OPTIONS, allocateOutput, dimension, overlaps, planAttention, weightsLength } from '../plan.js';
+import { LINEAR_OPTIONS, planLinear } from '../plan-linear.js';
+import { LinearStateHandle, planLinearState } from '../linear-state.js';
 import { readOptions } from '../plan-util.js';
 import { EngineTensor } from '../tensors.js';
 import type {
   AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, KVCacheOptions,
-  LinearAttentionOptions, TensorInput,
+  LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput,
 } from '../types.js';
 import { attentionRows } from './attention.js';
-import { linearRows } from './linear.js';
+import { jsLinearState, linearRows, resetJsLinearState } from './linear.js';
+import type { JsLinearState } from './linear.js';
 import { createJsKVCache, encodeInto } from './kvcache.js';
 import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
 
@@ -55,14 +58,26 @@ export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTe
   return weights === null ? result : { output: result, weights };
 }
 
-/** Linear attention in plain JavaScript, synchronously; see {@link AttentionEngine.linearAttention}. */
+/** Owner of no state: the standalone function takes states only through the engine that made them. */
+const STANDALONE = {};
+
+/**
+ * Linear attention in plain JavaScript, synchronously; see {@link AttentionEngine.linearAttention}. A `state` is
+ * accepted only by `engine.linearAttention` of the engine that created it.
+ */
 export function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, raw: LinearAttentionOptions): Float32Array {
-  const options = readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS);
+  return linearCall(q, k, v, readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS), STANDALONE);
+}
+
+/** A linear-attention call on options already read once (a snapshot), for the engine `owner`. */
+function linearCall(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions, owner: object): Float32Array {
   const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
   const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
-  const plan = planLinear(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
+  const plan = planLinear(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg }, owner);
   const out = allocateOutput(plan.outLength, outArg);
-  intoOutput(out, [qa, ka, va], (target) => linearRows(target, qa, ka, va, plan));
+  const state = plan.state as LinearStateHandle<JsLinearState> | null;
+  intoOutput(out, [qa, ka, va], (target) => linearRows(target, qa, ka, va, plan, state?.data ?? null));
+  state?.advance(plan.seqK);
   return out;
 }
 
@@ -87,7 +102,18 @@ export function createJsAttention(): AttentionEngine {
     linearAttention(q, k, v, raw) {
       const options = readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS);
       live();
-      return linearAttention(q, k, v, options);
+      return linearCall(q, k, v, options, self);
+    },
+    createLinearState(options: LinearStateOptions): LinearState {
+      live();
+      const shape = planLinearState(options);
+      let data: JsLinearState;
+      try {
+        data = jsLinearState(shape.batch, shape.heads, shape.headDim, shape.headDimV);
+      } catch (cause) {
+        throw new AttentionError('OUT_OF_MEMORY', `cannot allocate a linear-attention state (${String(cause)})`, 'options');
+      }
+      return new LinearStateHandle(self, shape, data, { alive: live, reset: () => resetJsLinearState(data), release() {} });
     },
     alloc(length: number) {
       live();
@@ -112,7 +138,7 @@ export function createJsAttention(): AttentionEngine {
 export { AttentionError } from '../errors.js';
 export type { AttentionErrorCode } from '../errors.js';
 export type {
-  Activation, AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, CausalMode, Float16ArrayLike,
-  HalfTensor, KVAppendOptions, KVAttendOptions, KVCache, KVCacheDtype, KVCacheOptions, LinearAttentionOptions,
-  TensorInput, WasmTensor,
+  Activation, AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, CausalMode, FeatureMap,
+  Float16ArrayLike, HalfTensor, KVAppendOptions, KVAttendOptions, KVCache, KVCacheDtype, KVCacheOptions,
+  LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput, WasmTensor,
 } from '../types.js';

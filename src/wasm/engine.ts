@@ -6,19 +6,19 @@
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
-import { ATTENTION_OPTIONS, LINEAR_OPTIONS, allocateOutput, dimension, isFloat32Array, planAttention, planLinear, weightsLength } from '../plan.js';
+import { ATTENTION_OPTIONS, allocateOutput, dimension, isFloat32Array, planAttention, weightsLength } from '../plan.js';
 import { readOptions } from '../plan-util.js';
 import type { AttentionPlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
 import type {
-  AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
-  LinearAttentionOptions, TensorInput,
+  AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions, TensorInput,
 } from '../types.js';
 import { Heap } from './heap.js';
 import type { KernelExports, WasmVariant } from './loader.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, PARAMS_BYTES, writeParams } from '../params.generated.js';
-import { attentionParams, shapeParams } from './params.js';
+import { attentionParams } from './params.js';
+import { createLinearOps } from './linear.js';
 import { ropeTable } from '../rope.js';
 import type { ThreadPool } from './pool.js';
 import { createWasmKVCache } from './kvcache.js';
@@ -279,38 +279,12 @@ export function createWasmEngine(
     return runAttention(kx, rq, rk, rv, ro, plan, options, null);
   }
 
-  function linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, raw: LinearAttentionOptions): Float32Array {
-    const options = readOptions<LinearAttentionOptions>(raw, LINEAR_OPTIONS);
-    const kx = live();
-    const rq = resolve(q, 'q');
-    const rk = resolve(k, 'k');
-    const rv = resolve(v, 'v');
-    const ro = options?.out === undefined ? null : resolve(options.out, 'options.out');
-    const plan = planLinear(rq.array, rk.array, rv.array, ro === null ? options : { ...options, out: ro.array as Float32Array });
-    const layout = new Layout(heap.top);
-    const qPtr = layout.input(rq, (rq.array as Float32Array).byteLength);
-    const kPtr = layout.input(rk, (rk.array as Float32Array).byteLength);
-    const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
-    const target = outputTarget(ro, layout, plan.outLength * 4, [rq, rk, rv]);
-    const params = shapeParams(plan);
-    params.param = plan.epsilon;
-    let scratchBytes = Infinity;
-    if (fitsI32(plan.headDim, plan.headDimV)) {
-      writeParams(kx.memory.buffer, paramsPtr, params);
-      scratchBytes = kx.linearScratchBytes(paramsPtr);
-    }
-    const scratchPtr = layout.region(scratchBytes);
-    if (layout.end > maxBytes) throw tooBig(layout.end);
-    const result = target.inPlace ? null : outputArray(ro, plan.outLength);
-    const buffer = reserve(kx, layout.end);
-    copyIn(buffer, qPtr, rq);
-    copyIn(buffer, kPtr, rk);
-    copyIn(buffer, vPtr, rv);
-    Object.assign(params, { q: qPtr, k: kPtr, v: vPtr, out: target.ptr });
-    writeParams(buffer, paramsPtr, params);
-    kx.linearAttention(paramsPtr, scratchPtr);
-    return deliver(kx, target, ro, options.out, result, plan.outLength);
-  }
+  // Linear attention and its states (src/wasm/linear.ts), on the calling thread.
+  const linear = createLinearOps({
+    owner: self, heap, paramsPtr, maxBytes, live, arena: () => new Layout(heap.top), tooBig, reserve, allocateBlock, resolve,
+    copyIn: (buffer, at, arg) => copyIn(buffer, at, arg), outputTarget, outputArray, deliver,
+    track: (x) => caches.add(x), untrack: (x) => caches.delete(x),
+  });
 
   function alloc(length: number): EngineTensor {
     const kx = live();
@@ -345,7 +319,8 @@ export function createWasmEngine(
       return kernels === null ? 0 : kernels.memory.buffer.byteLength;
     },
     attention: attention as AttentionEngine['attention'],
-    linearAttention,
+    linearAttention: linear.linearAttention,
+    createLinearState: linear.createLinearState,
     alloc,
     createKVCache,
     dispose() {

@@ -30,8 +30,14 @@ export interface KernelExports {
    * batch row b by the table tableStride·b bytes on (0: one table).
    */
   ropeInPlace(params: number, x: number, heads: number, seq: number, table: number, tableStride: number): void;
+  /** Scratch bytes of the linear-attention call at `params`. */
   linearScratchBytes(params: number): number;
+  /** Runs the linear-attention call at `params` (its state, if any, at params.linearState). */
   linearAttention(params: number, scratch: number): void;
+  /** Bytes of a linear-attention state of params.B × params.H heads (D, Dv). */
+  linearStateBytes(params: number): number;
+  /** Empties the state at params.linearState. */
+  linearStateReset(params: number): void;
 }
 
 export type WasmVariant = 'wasm-relaxed-simd' | 'wasm-simd';

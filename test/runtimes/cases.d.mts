@@ -1,5 +1,5 @@
 // Types of cases.mjs (a plain ES module, so the smoke suite runs it unchanged in every runtime).
-import type { RefOptions } from './reference.mjs';
+import type { LinearRefOptions, RefOptions } from './reference.mjs';
 
 export * from './reference.mjs';
 
@@ -28,6 +28,8 @@ export function inputs(o: Shape, seed: number): { q: Float32Array; k: Float32Arr
 export interface Case { name: string; o: RefOptions; q: Float32Array; k: Float32Array; v: Float32Array }
 export function cases(activations: readonly string[]): Case[];
 export function threadCases(activations: readonly string[]): Case[];
+export interface LinearCase { name: string; o: LinearRefOptions; q: Float32Array; k: Float32Array; v: Float32Array; stream?: boolean }
+export function linearCases(): LinearCase[];
 
 export interface BenchShape extends RefOptions { id: string; label: string }
 export const SHAPES: BenchShape[];

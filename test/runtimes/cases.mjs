@@ -114,6 +114,25 @@ export function cases(activations) {
   });
 }
 
+/**
+ * Linear attention's smoke cases (referenceLinear): both feature maps, unnormalised, decay and gates, GQA, both
+ * causal alignments, around a 64-key chunk. `stream` cases are also fed through a state in two pieces.
+ */
+export function linearCases() {
+  const gates = (n, seed) => Float32Array.from(random(n, seed), (x) => -Math.abs(x));
+  const list = [
+    { name: 'linear: non-causal 17x65 d32', o: { batch: 1, heads: 2, seqQ: 17, seqK: 65, headDim: 32 } },
+    { name: 'linear: causal GQA 4/2, decay + gates, 65 keys', stream: true,
+      o: { batch: 1, heads: 4, kvHeads: 2, seqQ: 65, seqK: 65, headDim: 8, headDimV: 5, causal: true,
+        decay: Float32Array.of(0.9, 0.99, 1, 0.5), gates: gates(4 * 65, 3001) } },
+    { name: 'linear: identity, unnormalised, bottom-right 9x130', o: { batch: 2, heads: 1, seqQ: 9, seqK: 130, headDim: 6,
+      causal: 'bottom-right', featureMap: 'identity', normalize: false, decay: Float32Array.of(0.95) } },
+    { name: 'linear: ε = 0, bottom-right 7x3 (rows before the first key → zeros)', o: { batch: 1, heads: 1, seqQ: 7, seqK: 3,
+      headDim: 4, causal: 'bottom-right', epsilon: 0 } },
+  ];
+  return list.map((c, n) => ({ ...c, ...inputs(c.o, 3000 + 10 * n) }));
+}
+
 /** Shapes for a threaded engine: several 64-row work items per call (so every thread gets some), causal, GQA. */
 export function threadCases(activations) {
   const list = [

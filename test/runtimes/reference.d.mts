@@ -31,7 +31,14 @@ export interface RefOptions {
 }
 
 export type LinearRefOptions = Omit<RefOptions, 'mask' | 'maskShape' | 'activation' | 'scale' | 'softcap' |
-  'window' | 'alibiSlopes' | 'sinks' | 'rope' | 'layout' | 'keyLengths'>;
+  'window' | 'alibiSlopes' | 'sinks' | 'rope' | 'layout' | 'keyLengths'> & {
+  featureMap?: 'elu+1' | 'identity';
+  normalize?: boolean;
+  /** γ per query head, in (0, 1]. */
+  decay?: ArrayLike<number>;
+  /** Log-decay per [batch, heads, seqK], ≤ 0. */
+  gates?: ArrayLike<number>;
+};
 
 export function referenceWithWeights(q: Float32Array, k: Float32Array, v: Float32Array, o: RefOptions): { output: Float64Array; weights: Float64Array };
 export function referenceAttention(q: Float32Array, k: Float32Array, v: Float32Array, o: RefOptions): Float64Array;

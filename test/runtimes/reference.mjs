@@ -177,16 +177,24 @@ export function referenceAttention(q, k, v, o) {
 }
 
 /**
- * Linear attention the quadratic way (bhsd): w_ij = φ(q_i)·φ(k_j) over the keys query i admits (causal only),
- * out_i = Σ_j w_ij v_j / (Σ_j w_ij + ε), φ(x) = elu(x) + 1.
+ * Linear attention the quadratic way (bhsd), in float64. Per batch b and query head h (kv head ⌊h / (H / KVH)⌋):
+ *
+ *   w_ij  = φ(q_i)·φ(k_j) · e^(c_i' − c_j)       over the keys j ≤ i' (causal) or every key (non-causal)
+ *   out_i = Σ_j w_ij v_j / (Σ_j w_ij + ε)        (normalize, the default; a denominator of exactly 0 gives zeros)
+ *   out_i = Σ_j w_ij v_j                         (normalize: false)
+ *
+ * φ = elu + 1 (featureMap 'elu+1', the default) or the identity. i' = i top-left, i + S − L bottom-right. c are
+ * the cumulative log-decays c_t = Σ_{s ≤ t} (ln γ_h + a_s) (`decay` γ per head, `gates` a per [b, h, t]), so
+ * e^(c_i' − c_j) = Π_{s = j+1 … i'} d_s, the decay product of the recurrence S_t = d_t·S_{t−1} + φ(k_t)v_tᵀ.
  */
 export function referenceLinear(q, k, v, o) {
   const { batch: B, heads: H, seqQ: L, seqK: S, headDim: D } = o;
   const KVH = o.kvHeads ?? H;
   const Dv = o.headDimV ?? D;
-  const eps = o.epsilon ?? 1e-6;
+  const normalize = o.normalize ?? true;
+  const eps = normalize ? (o.epsilon ?? 1e-6) : 0;
   const off = o.causal === 'bottom-right' ? S - L : 0;
-  const phi = (x) => (x > 0 ? x + 1 : Math.exp(x));
+  const phi = o.featureMap === 'identity' ? (x) => x : (x) => (x > 0 ? x + 1 : Math.exp(x));
   const out = new Float64Array(B * H * L * Dv);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
@@ -194,18 +202,26 @@ export function referenceLinear(q, k, v, o) {
       const q_ = headOf(q, 'bhsd', b, h, H, L, D).map(phi); // φ(q) (L, D)
       const k_ = headOf(k, 'bhsd', b, kvh, KVH, S, D).map(phi); // φ(k) (S, D)
       const v_ = headOf(v, 'bhsd', b, kvh, KVH, S, Dv); // v (S, Dv)
+      const c = new Float64Array(S); // cumulative log-decay
+      for (let t = 0, sum = 0; t < S; t++) {
+        sum += (o.decay ? Math.log(o.decay[h]) : 0) + (o.gates ? o.gates[(b * H + h) * S + t] : 0);
+        c[t] = sum;
+      }
       for (let i = 0; i < L; i++) {
         const num = new Float64Array(Dv);
         let den = eps;
         for (let j = 0; j < S; j++) {
           if (o.causal && j > i + off) continue;
-          // φ(q_i) (1, D) · φ(k_j)ᵀ (D, 1) -> w (1, 1)
+          // φ(q_i) (1, D) · φ(k_j)ᵀ (D, 1) -> w (1, 1), times the decay from key j to key i'
           let w = 0;
           for (let d = 0; d < D; d++) w += q_[i * D + d] * k_[j * D + d];
+          if (o.causal) w *= Math.exp(c[Math.min(i + off, S - 1)] - c[j]); // i' ≥ S: the state after the last key
           den += w;
-          for (let c = 0; c < Dv; c++) num[c] += w * v_[j * Dv + c];
+          for (let c_ = 0; c_ < Dv; c_++) num[c_] += w * v_[j * Dv + c_];
         }
-        for (let c = 0; c < Dv; c++) out[((b * H + h) * L + i) * Dv + c] = num[c] / den;
+        for (let c_ = 0; c_ < Dv; c_++) {
+          out[((b * H + h) * L + i) * Dv + c_] = !normalize ? num[c_] : den === 0 ? 0 : num[c_] / den;
+        }
       }
     }
   }

@@ -7,7 +7,7 @@
 // BACKEND_UNAVAILABLE. Any mismatch throws; the result is a plain JSON-able object whose `threads` is 'ok' or
 // 'unavailable: <reason>'.
 
-import { cases, closeTo, random, referenceAttention, threadCases } from './cases.mjs';
+import { cases, closeTo, linearCases, random, referenceAttention, referenceLinear, threadCases } from './cases.mjs';
 
 /** Which backends each runtime must support, by the backend `'auto'` picks. */
 const SUPPORTED_BY_PICK = {
@@ -79,6 +79,7 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
       check(ok, `${label} ${backend} ${name}: max abs error ${err} (tolerance ${tol}, ${got.length} elements)`);
       checks.push({ backend, name, err });
     }
+    checkLinear(pkg, engine, `${label} ${backend}`, checks);
     // Bad input: a typed error, and the engine still works afterwards.
     const { o, q, k, v } = all[0];
     let error = thrown(() => engine.attention(q.subarray(1), k, v, o));
@@ -95,6 +96,39 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
     label, picked, supported, activations: [...activations], checks: checks.length, worstError: worst,
     threads: threaded.status, threadChecks: threaded.checks, threadWorstError: threaded.worstError,
   };
+}
+
+/** Positions t0..t1 of a [B, heads, T, dim] tensor. */
+function positions(x, BH, T, dim, t0, t1) {
+  const out = new Float32Array(BH * (t1 - t0) * dim);
+  for (let i = 0; i < BH; i++) out.set(x.subarray((i * T + t0) * dim, (i * T + t1) * dim), i * (t1 - t0) * dim);
+  return out;
+}
+
+/** Linear attention against referenceLinear; `stream` cases also through a state in two pieces (= one call). */
+function checkLinear(pkg, engine, what, checks) {
+  for (const { name, o, q, k, v, stream } of linearCases()) {
+    const got = engine.linearAttention(q, k, v, o);
+    const { err, tol, ok } = closeTo(got, referenceLinear(q, k, v, o));
+    check(ok, `${what} ${name}: max abs error ${err} (tolerance ${tol})`);
+    checks.push({ backend: engine.backend, name, err });
+    if (!stream) continue;
+    const { batch: B, heads: H, seqK: T, headDim: D } = o;
+    const KVH = o.kvHeads ?? H, Dv = o.headDimV ?? D, cut = T - 3;
+    const state = engine.createLinearState({ batch: B, heads: H, headDim: D, headDimV: Dv });
+    const parts = [[0, cut], [cut, T]].map(([t0, t1]) => engine.linearAttention(positions(q, B * H, T, D, t0, t1),
+      positions(k, B * KVH, T, D, t0, t1), positions(v, B * KVH, T, Dv, t0, t1),
+      { ...o, seqQ: t1 - t0, seqK: t1 - t0, state, gates: o.gates && positions(o.gates, B * H, T, 1, t0, t1) }));
+    check(state.length === T, `${what} ${name}: state.length ${state.length}, expected ${T}`);
+    for (let i = 0; i < B * H; i++) {
+      const whole = got.subarray(i * T * Dv, (i + 1) * T * Dv);
+      const pieces = [...parts[0].subarray(i * cut * Dv, (i + 1) * cut * Dv), ...parts[1].subarray(i * 3 * Dv, (i + 1) * 3 * Dv)];
+      check(closeTo(pieces, whole).ok, `${what} ${name}: two pieces through a state differ from one call`);
+    }
+    state.dispose();
+    const error = thrown(() => engine.linearAttention(q, k, v, { ...o, state }));
+    check(error instanceof pkg.AttentionError && error.code === 'DISPOSED', `${what}: a disposed state must throw DISPOSED, got ${error}`);
+  }
 }
 
 /** Tokens from..from+n of a [1, KVH, T, D] tensor, as [1, KVH, n, D]. */

@@ -3,7 +3,7 @@
 import {
   ACTIVATIONS, AttentionError, BACKENDS, createAttention, createJsAttention, isBackendSupported,
   type Activation, type AttentionEngine, type AttentionErrorCode, type AttentionOptions, type AttentionWithWeights,
-  type BackendName, type CausalMode, type EngineOptions,
+  type BackendName, type CausalMode, type EngineOptions, type FeatureMap, type LinearAttentionOptions, type LinearState,
 } from 'wasm-attention';
 import { attention as attentionJs } from 'wasm-attention/js';
 
@@ -24,6 +24,14 @@ const both: AttentionWithWeights = engine.attention(q, k, v, { ...options, retur
 const weights: Float32Array = both.weights;
 const outJs: Float32Array = attentionJs(q, k, v, { ...options, mask: new Uint8Array(16) });
 const sync: Float32Array = createJsAttention().attention(q, k, v, { ...options, activation: 'sigmoid', bias: -1 });
+
+// Linear attention with a streaming state.
+const state: LinearState = engine.createLinearState({ batch: 1, heads: 2, headDim: 8 });
+const featureMap: FeatureMap = 'identity';
+const linear: LinearAttentionOptions = { ...options, causal: true, featureMap, normalize: false, decay: new Float32Array(2), state };
+const outLinear: Float32Array = engine.linearAttention(q, k, v, linear);
+const folded: number = state.length;
+state.dispose();
 
 try {
   engine.attention(q, k, v, options);
@@ -53,6 +61,8 @@ await createAttention({ backend: 'webgpu' });
 engine.backend = 'js';
 // @ts-expect-error not an error code
 const badCode: AttentionErrorCode = 'OOPS';
+// @ts-expect-error unknown feature map
+engine.linearAttention(q, k, v, { ...linear, featureMap: 'relu' });
 
 engine.dispose();
-export { backend, badCode, names, out, outJs, supported, sync, weights, activations };
+export { backend, badCode, folded, names, out, outJs, outLinear, supported, sync, weights, activations };

@@ -2,6 +2,7 @@
 // browser. `args` are extra command-line flags (--js-flags=--jitless removes WebAssembly).
 import { existsSync } from 'node:fs';
 import { chromium as playwright } from 'playwright-core';
+import { pageSession } from './page-session.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Without the background-networking flags Chromium keeps dialling Google's hosts, which this machine refuses.
@@ -20,17 +21,7 @@ async function openSession({ args = [] } = {}) {
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(600_000);
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e?.message ?? e)));
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    return {
-      version: `Chromium ${browser.version()}`,
-      goto: (url) => page.goto(url),
-      evaluate: (expression) => page.evaluate(expression),
-      errors: () => errors,
-      screenshot: (path) => page.screenshot({ path }),
-      close: () => browser.close(),
-    };
+    return pageSession(browser, page, `Chromium ${browser.version()}`);
   } catch (e) {
     await browser.close();
     throw e;

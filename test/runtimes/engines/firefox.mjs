@@ -3,6 +3,7 @@
 // Firefox preferences for the profile Puppeteer creates (javascript.options.wasm: false removes WebAssembly).
 import { existsSync } from 'node:fs';
 import puppeteer from 'puppeteer-core';
+import { pageSession } from './page-session.mjs';
 
 const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 
@@ -20,18 +21,7 @@ async function openSession({ prefs = {} } = {}) {
   });
   try {
     const page = await browser.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e?.message ?? e)));
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    const version = (await browser.version()).replace(/^firefox\//i, 'Firefox ');
-    return {
-      version,
-      goto: (url) => page.goto(url),
-      evaluate: (expression) => page.evaluate(expression),
-      errors: () => errors,
-      screenshot: (path) => page.screenshot({ path }),
-      close: () => browser.close(),
-    };
+    return pageSession(browser, page, (await browser.version()).replace(/^firefox\//i, 'Firefox '));
   } catch (e) {
     await browser.close();
     throw e;
