@@ -1,6 +1,6 @@
 // npm run bench: every backend of the one list on S1–S5, each activation on S2, and linear vs softmax
 // attention as the sequence grows — all in one process, timed with tinybench.
-// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear,long,threads,models]
+// Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3] [--skip activations,linear,long,threads,models,kvcache]
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Bench } from 'tinybench';
@@ -8,6 +8,7 @@ import { ACTIVATIONS, BACKENDS, createAttention, isBackendSupported } from '../d
 import { SHAPES, flops, inputsFor, optionsOf } from './shapes.mjs';
 import { modelsSection } from './sections/models.mjs';
 import { linearSection } from './sections/linear.mjs';
+import { kvcacheSection } from './sections/kvcache.mjs';
 
 const args = process.argv.slice(2);
 const listArg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1].split(',') : null);
@@ -203,6 +204,18 @@ if (!skip.includes('threads') && wasmEngines.length > 0) {
 if (!skip.includes('models') && wasmEngines.length > 0) {
   sections.push(await modelsSection(wasmEngines[0]));
   console.log(sections.at(-1)[1] + '\n');
+}
+
+// 7. KV caches in float32, float16 and int8 on 1 and 2 threads, onnxruntime-web's S4 call alongside
+// (bench/sections/kvcache.mjs).
+if (!skip.includes('kvcache') && wasmEngines.length > 0) {
+  const backend = wasmEngines[0].backend;
+  const engines = new Map([[1, wasmEngines[0]], [2, await createAttention({ backend, threads: 2 })]]);
+  const ort = async () => (await import('./peers/ort.mjs')).createOrtPeer('plain', SHAPES.find((x) => x.id === 'S4'));
+  const [title, body] = await kvcacheSection(engines, ort);
+  sections.push([`${title}, ${backend}`, body]);
+  console.log(sections.at(-1)[1] + '\n');
+  engines.get(2).dispose();
 }
 
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
