@@ -5,7 +5,8 @@
 //   `post` = 2^(112 − t) once (t chosen so that neither q·2^t overflows nor the partial sums go subnormal);
 //   the caller multiplies a row of weights by 2^112 once for the 1×N pv kernels (weights ≤ 1), or with `exact`
 //   (activations whose weights may exceed 2^16) the kernels multiply each decoded vector instead.
-// - 4-row tiles (prefill chunks): each decoded vector is multiplied by 2^112 (2 products per 8 FMAs).
+// - 4-row tiles (grouped decode, prefill chunks): the same, with the 4 rows' q prescaled and their 4 post
+//   factors applied at the store; the weight rows prescaled (or, with `exact`, each decoded vector).
 // Every product of a decoded value and a rescaled operand is then the product of the true values, exactly as
 // in float32 arithmetic on the decoded cache.
 import { vmadd } from "./vmath";
@@ -58,11 +59,11 @@ export function f16_qk_1x8(q0: usize, kp: usize, D: i32, s: usize, post: f32): v
 }
 
 /**
- * f16-qk-4x8-packed: s (4,8) = q (4,D) · kᵀ (D,8) for one 8-key group of a super-panel, q packed [D][4]
- * (x32_packq_4), values decoded exactly.
+ * f16-qk-4x8-packed: s (4,8) = post · q (4,D) · kᵀ (D,8) for one 8-key group of a super-panel, q packed [D][4]
+ * with row r prescaled by 2^t_r (typedScores) and post = the 4 floats 2^(112 − t_r).
  */
-export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
-  const m = halfMask(), g = halfScale();
+export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize, post: usize): void {
+  const m = halfMask();
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -70,8 +71,8 @@ export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usi
   const end = kp + (<usize>D << 6);
   do {
     const w = v128.load(kp);
-    const b0 = f32x4.mul(halfEven(w, m), g);
-    const b1 = f32x4.mul(halfOdd(w, m), g);
+    const b0 = halfEven(w, m);
+    const b1 = halfOdd(w, m);
     const a0 = v128.load32_splat(qp);
     const a1 = v128.load32_splat(qp, 4);
     const a2 = v128.load32_splat(qp, 8);
@@ -83,10 +84,14 @@ export function f16_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usi
     kp += 64;
     qp += 16;
   } while (kp != end);
-  v128.store(s, c00); v128.store(s, c01, 16); s += sStride;
-  v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
-  v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
-  v128.store(s, c30); v128.store(s, c31, 16);
+  let r = v128.load32_splat(post);
+  v128.store(s, f32x4.mul(c00, r)); v128.store(s, f32x4.mul(c01, r), 16); s += sStride;
+  r = v128.load32_splat(post, 4);
+  v128.store(s, f32x4.mul(c10, r)); v128.store(s, f32x4.mul(c11, r), 16); s += sStride;
+  r = v128.load32_splat(post, 8);
+  v128.store(s, f32x4.mul(c20, r)); v128.store(s, f32x4.mul(c21, r), 16); s += sStride;
+  r = v128.load32_splat(post, 12);
+  v128.store(s, f32x4.mul(c30, r)); v128.store(s, f32x4.mul(c31, r), 16);
 }
 
 // The 1×N pv kernels come in two instantiations, chosen at compile time by the marker type E: Folded (i32) reads
@@ -165,11 +170,7 @@ export function f16_pv_1x8(p0: usize, v: usize, vStride: usize, J: i32, acc: usi
   else pv1x8<Folded>(p0, v, vStride, J, acc, corr);
 }
 
-/**
- * f16-pv-4x8: acc (4,8) = acc · diag(corr) + p (4,J) · v (J,8), weight rows pStride apart, values decoded
- * exactly (the weights of a prefill block need no bound).
- */
-export function f16_pv_4x8(
+function pv4x8<E>(
   p0: usize, pStride: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize,
 ): void {
   const m = halfMask(), g = halfScale();
@@ -190,8 +191,8 @@ export function f16_pv_4x8(
   let j = J;
   do {
     const w = v128.load(v);
-    const b0 = f32x4.mul(halfEven(w, m), g);
-    const b1 = f32x4.mul(halfOdd(w, m), g);
+    const b0 = decode<E>(halfEven(w, m), m, g);
+    const b1 = decode<E>(halfOdd(w, m), m, g);
     v += vStride;
     const a0 = v128.load32_splat(p0); p0 += 4;
     const a1 = v128.load32_splat(p1); p1 += 4;
@@ -208,3 +209,14 @@ export function f16_pv_4x8(
   v128.store(a3p, c30); v128.store(a3p, c31, 16);
 }
 
+
+/**
+ * f16-pv-4x8: acc (4,8) = acc · diag(corr) + p (4,J) · v (J,8), weight rows pStride apart, already multiplied by
+ * 2^112 (weights ≤ 1), or with `exact` plain weights and the decoded values multiplied.
+ */
+export function f16_pv_4x8(
+  p0: usize, pStride: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize, exact: bool,
+): void {
+  if (exact) pv4x8<Exact>(p0, pStride, v, vStride, J, acc, accStride, corr);
+  else pv4x8<Folded>(p0, pStride, v, vStride, J, acc, accStride, corr);
+}

@@ -25,10 +25,10 @@ import { WEIGHT_GROUP, i8_pv_1x32, i8_pv_1x8, i8_qk_1x32, i8_qk_1x8, quantizeQue
   return p.resident != 0 && p.vType != DTYPE_FLOAT32;
 }
 
-/** Scratch bytes the table's kernels need per thread: one prepared query row, int16 weights. */
+/** Scratch bytes the table's kernels need per thread: 4 prepared query rows and their factors, int16 weights. */
 export function typedScratchBytes(p: Params): f64 {
   if (!typedKeys(p) && !typedValues(p)) return 0;
-  return <f64>(((p.D + 3) & ~3) * 4 + blocksOf(p.D) * 68 + WEIGHT_GROUP * 6 + 64);
+  return <f64>(((p.D + 3) & ~3) * 16 + 16 + blocksOf(p.D) * 68 + WEIGHT_GROUP * 6 + 64);
 }
 
 /**
@@ -46,6 +46,19 @@ function prescale(q: usize, D: i32, dst: usize): f32 {
 }
 
 /**
+ * 4 query rows packed [D][4] at qp, row r times 2^t_r, to dst; their post factors 2^(112 − t_r) at dst + 16·D.
+ */
+function prescalePacked(qp: usize, D: i32, dst: usize): void {
+  let m = f32x4.splat(0);
+  for (let d = 0; d < D; d++) m = f32x4.max(m, f32x4.abs(v128.load(qp + (<usize>d << 4))));
+  // Per lane, as prescale: t = min(112, 125 − ⌊log2 m⌋) from m's exponent field (NaN or ∞: any t will do).
+  const t = i32x4.min_s(i32x4.splat(112), i32x4.sub(i32x4.splat(252), i32x4.shr_u(m, 23)));
+  const up = i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23);
+  v128.store(dst + (<usize>D << 4), i32x4.shl(i32x4.sub(i32x4.splat(239), t), 23));
+  for (let d = 0; d < D; d++) v128.store(dst + (<usize>d << 4), f32x4.mul(v128.load(qp + (<usize>d << 4)), up));
+}
+
+/**
  * s (rows, cols8) = q (rows, D) · kᵀ for the keys in slots slot … slot + cols8 − 1 of cache head `head`: q rows
  * qStride apart (float32), its first rows4 rows also packed [D][4] at qpack; s rows sStride apart.
  */
@@ -60,10 +73,11 @@ export function typedScores(
   if (p.kType == DTYPE_FLOAT16) {
     const superBytes = <usize>D << 6;
     const k0 = kHead + <usize>(slot >> 5) * superBytes;
+    const posts = work + (<usize>D << 4);
     for (let r = 0; r < rows4; r += 4) {
-      const qr = qpack + (<usize>r * <usize>D << 2);
+      prescalePacked(qpack + (<usize>r * <usize>D << 2), D, work);
       const sr = sBuf + <usize>r * sStride;
-      for (let c = 0; c < cols8; c += 8) f16_qk_4x8p(qr, k0 + <usize>(c >> 5) * superBytes + (<usize>(c & 24) << 1), D, sr + (<usize>c << 2), sStride);
+      for (let c = 0; c < cols8; c += 8) f16_qk_4x8p(work, k0 + <usize>(c >> 5) * superBytes + (<usize>(c & 24) << 1), D, sr + (<usize>c << 2), sStride, posts);
     }
     for (let r = rows4; r < rows; r++) {
       const post = prescale(q + <usize>r * qStride, D, work);
@@ -106,22 +120,22 @@ export function typedWeightedValues(
   const Dv = p.Dv, dv8 = ceil8(Dv), M = p.capacity;
   const vHead = p.v + <usize>head * <usize>kvHeadBytes(p, 1);
   if (p.vType == DTYPE_FLOAT16) {
+    // Weights of relu and polynomial are unbounded: 2^112 goes into the decoded values instead of the weights.
+    const exact = p.activation == ACT_RELU || p.activation == ACT_POLYNOMIAL;
+    if (!exact) for (let r = 0; r < rows; r++) scaleRow(sBuf + <usize>r * sStride, cols, halfScale());
     for (let r = 0; r < rows4; r += 4) {
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       for (let c = 0; c < dv8; c += 8) {
         const w = halfRowBytes(dv8, c);
         const v = halfChunk(vHead, M, c) + <usize>slot * w + (<usize>(c & 15) << 1);
-        f16_pv_4x8(pr, sStride, v, w, cols, ar + (<usize>c << 2), accStride, rowCorr + (<usize>r << 2));
+        f16_pv_4x8(pr, sStride, v, w, cols, ar + (<usize>c << 2), accStride, rowCorr + (<usize>r << 2), exact);
       }
     }
-    // Weights of relu and polynomial are unbounded: 2^112 goes into the decoded values instead of the weights.
-    const exact = p.activation == ACT_RELU || p.activation == ACT_POLYNOMIAL;
     for (let r = rows4; r < rows; r++) {
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
-      if (!exact) scaleRow(pr, cols, halfScale());
       for (let c = 0; c < dv8; c += HALF_CHUNK) {
         const w = halfRowBytes(dv8, c), v = halfChunk(vHead, M, c) + <usize>slot * w;
         if (w == 32) f16_pv_1x16(pr, v, 32, cols, ar + (<usize>c << 2), cr, exact);
