@@ -15,7 +15,7 @@ const f32 = Math.fround;
  * share each load of q and keep four independent sums in flight, which is most of the plain-JS speed (≈ 3× the
  * one-key loop).
  */
-export function dots(
+function dots(
   s: Float64Array, q: Float32Array, qRow: number, k: Float32Array, kHead: number, ks: number, D: number, lo: number, hi: number,
 ): void {
   let j = lo;
@@ -40,7 +40,7 @@ export function dots(
 }
 
 /** o (Dv) = Σ_{lo≤j<hi} p_j · v_j: p (n) · v (n,Dv), value rows `vs` apart, four rows per pass over o. */
-export function weightedSum(o: Float64Array, p: Float64Array, v: Float32Array, vHead: number, vs: number, Dv: number, lo: number, hi: number): void {
+function weightedSum(o: Float64Array, p: Float64Array, v: Float32Array, vHead: number, vs: number, Dv: number, lo: number, hi: number): void {
   o.fill(0);
   let j = lo;
   for (; j + 4 <= hi; j += 4) {
