@@ -258,6 +258,7 @@ export interface KVCache {
    * tokens; `'bottom-right'` causal suits decoding.
    */
   attend(q: AttentionTensor, options: KVAttendOptions & { returnWeights: true }): AttentionWithWeights;
+  attend<O extends HalfTensor>(q: AttentionTensor, options: KVAttendOptions & { out: O }): O;
   attend(q: AttentionTensor, options: KVAttendOptions): Float32Array;
   /** Forgets every token of `row` (length 0), or of every row when omitted, keeping the memory. */
   reset(row?: number): void;
@@ -310,6 +311,7 @@ export interface AttentionEngine {
    * @throws AttentionError on invalid input (before any memory is touched) or when the call cannot fit in memory.
    */
   attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
+  attention<O extends HalfTensor>(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { out: O }): O;
   attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions): Float32Array;
   /**
    * Linear attention (Katharopoulos et al. 2020) as an RNN, O((seqQ + seqK)·headDim·headDimV):

@@ -6,7 +6,7 @@ import { LinearStateHandle, planLinearState } from '../linear-state.js';
 import { readOptions } from '../plan-util.js';
 import { EngineTensor } from '../tensors.js';
 import type {
-  AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, KVCacheOptions,
+  AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, HalfTensor, KVCacheOptions,
   LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput,
 } from '../types.js';
 import { attentionRows } from './attention.js';
@@ -41,6 +41,7 @@ function intoOutput(out: Float32Array, inputs: readonly (ArrayBufferView | null)
  * {@link AttentionEngine.attention}; results agree with the wasm backends to float32 rounding.
  */
 export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
+export function attention<O extends HalfTensor>(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { out: O }): O;
 export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions): Float32Array;
 export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, raw: AttentionOptions): Float32Array | AttentionWithWeights {
   const options = readOptions<AttentionOptions>(raw, ATTENTION_OPTIONS); // the only read of the caller's object
