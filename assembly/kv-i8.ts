@@ -38,14 +38,23 @@ function absMax(x: usize, n: i32): f32 {
  * scale max|q| / 32767.
  */
 export function quantizeQuery(q: usize, D: i32, q16: usize, sq: usize): void {
+  const round = v128.load32_splat(ROUNDING), bias = v128.load32_splat(ROUNDING, 4);
   for (let from = 0, b = 0; from < D; from += 32, b++) {
     const to = min(D, from + 32);
     const amax = absMax(q + (<usize>from << 2), to - from);
-    const scale = amax / 32767;
-    const inv: f32 = amax > 0 ? 32767 / amax : 0;
-    store<f32>(sq + (<usize>b << 2), scale);
-    for (let d = from; d < to; d++) {
-      const x = i32x4.trunc_sat_f32x4_s(f32x4.splat(nearest(load<f32>(q + (<usize>d << 2)) * inv))); // NaN -> 0
+    store<f32>(sq + (<usize>b << 2), amax / 32767);
+    const vinv = f32x4.splat(amax > 0 ? min(<f32>32767 / amax, load<f32>(ROUNDING, 8)) : 0);
+    let d = from;
+    // 8 at a time, rounded to nearest even by the magic constant (|q·inv| ≤ 32767; NaN gives garbage, and the
+    // block's NaN scale makes the scores NaN anyway).
+    for (; d + 8 <= to; d += 8) {
+      const x = q + (<usize>d << 2);
+      const i0 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(x), vinv), round), bias);
+      const i1 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(x, 16), vinv), round), bias);
+      v128.store(q16 + (<usize>d << 1), i16x8.narrow_i32x4_s(i0, i1));
+    }
+    for (; d < to; d++) {
+      const x = i32x4.sub(f32x4.add(f32x4.splat(load<f32>(q + (<usize>d << 2)) * f32x4.extract_lane(vinv, 0)), round), bias);
       store<i16>(q16 + (<usize>d << 1), <i16>i32x4.extract_lane(x, 0));
     }
   }
