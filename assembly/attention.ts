@@ -5,8 +5,11 @@
 // multiplied straight into a BR×Dv accumulator. Extra memory is O(S·D)
 // for the packed keys plus O(BR·(BC + Dv)); the seqQ × seqK score matrix exists only when the caller asks for
 // the weights.
-import { BC, BR, MASK_BOOL_U8, Params } from "./params.generated";
+import { BC, BR, DTYPE_FLOAT16, MASK_BOOL_U8, Params } from "./params.generated";
 import { ceil8, x32_packk_8, x32_packv_8, x32_padv_8 } from "./pack";
+import { x16_packk_8, x16_padv_8 } from "./pack16";
+import { kvHeadBytes } from "./kvcache";
+import { typedScratchBytes } from "./kvtypes";
 import { attendBlock } from "./block";
 
 /** Bytes of scratch one thread needs for a call, as f64 so huge shapes report a size instead of wrapping. */
@@ -15,20 +18,30 @@ export function scratchBytes(params: usize): f64 {
   const S = p.S, D = p.D, Dv = p.Dv, resident = p.resident != 0;
   const dv8 = <f64>ceil8(Dv);
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
-  const values = !resident && ((Dv & 7) != 0 || panelValues(p)) ? <f64>S * dv8 : 0.0;
+  const values = padsValues(p) || panelValues(p) ? <f64>S * dv8 : 0.0;
   const R = <f64>blockRows(p); // one query row needs one row of scores, not BR
   const block = scoreFloats(p) + R * dv8 + <f64>(3 * BR) + R * <f64>D;
-  return 4.0 * (keys + values + block + <f64>biasLength(p));
+  return 4.0 * (keys + values + block + <f64>biasLength(p)) + typedScratchBytes(p);
+}
+
+/**
+ * Whether v is copied to padded float32 rows: Dv not a multiple of 8, or a float16 tensor (decoded there), when
+ * it is not packed into panels (panelValues).
+ */
+// @ts-ignore: decorator
+@inline function padsValues(p: Params): bool {
+  return p.resident == 0 && !panelValues(p) && ((p.Dv & 7) != 0 || p.vInType == DTYPE_FLOAT16);
 }
 
 /**
  * Whether values are packed into 8-column panels [ceil8(Dv)/8][S][8] (x32_packv_8) rather than read as rows: then
  * an f32-pv tile streams 32 contiguous bytes per key instead of touching a new cache line of a full value row for
  * each (PV at 83 % of peak on S3 with rows). Calls of at least PANEL_V_ROWS query rows, so the pack is paid back.
+ * A float16 v tensor is decoded to padded float32 rows instead (padsValues): x32_packv_8 reads float32 only.
  */
 // @ts-ignore: decorator
 @inline function panelValues(p: Params): bool {
-  return p.resident == 0 && p.L >= PANEL_V_ROWS;
+  return p.resident == 0 && p.L >= PANEL_V_ROWS && p.vInType != DTYPE_FLOAT16;
 }
 const PANEL_V_ROWS = 16;
 
@@ -107,21 +120,23 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const kpack = scratch;
   const vpad = kpack + (resident ? 0 : <usize>ceil8(S) * <usize>D << 2);
   const panelV = panelValues(p);
-  const padV = !resident && !panelV && (Dv & 7) != 0;
+  const padV = padsValues(p);
   const R = <usize>blockRows(p); // rows of the largest block (scratchBytes)
   const sBuf = vpad + (padV || panelV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>scoreFloats(p) << 2); // fits: the host reserved scratchBytes
   const rowState = acc + (R * <usize>dv8 << 2);
   const qpack = rowState + (<usize>(3 * BR) << 2);
   const bias = qpack + (R * <usize>D << 2);
-  // Row strides in bytes: (B, seq, heads, dim) rows of one head are `heads` rows apart.
-  const qStride = <usize>(bshd ? H * D : D) << 2;
-  const oStride = <usize>(bshd ? H * Dv : Dv) << 2;
-  const kStride = <usize>(bshd && !resident ? KVH * D : D) << 2;
-  const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) << 2;
+  // Element sizes (float32, or binary16 tensors) and row strides in bytes: (B, seq, heads, dim) rows of one
+  // head are `heads` rows apart.
+  const qElt: usize = p.qType == DTYPE_FLOAT16 ? 2 : 4, oElt: usize = p.outType == DTYPE_FLOAT16 ? 2 : 4;
+  const kElt: usize = p.kInType == DTYPE_FLOAT16 ? 2 : 4, vElt: usize = p.vInType == DTYPE_FLOAT16 ? 2 : 4;
+  const qStride = <usize>(bshd ? H * D : D) * qElt;
+  const oStride = <usize>(bshd ? H * Dv : Dv) * oElt;
+  const kStride = <usize>(bshd && !resident ? KVH * D : D) * kElt;
+  const vRowStride = <usize>(bshd && !resident ? KVH * Dv : Dv) * vElt;
   const vStride: usize = panelV ? 32 : padV || resident ? <usize>dv8 << 2 : vRowStride;
   const vPanel: usize = panelV ? <usize>S << 5 : 32; // bytes between 8-column groups of values
-  const capacity = p.capacity;
   const group = H / KVH;
   const grouping = grouped(p);
   const blocks = grouping ? (group + BR - 1) / BR : (L + BR - 1) / BR;
@@ -140,19 +155,27 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     const kvh = h / group;
     const kvIndex = b * KVH + kvh;
     let kSrc: usize, vSrc: usize;
+    let head = -1;
     if (resident) {
-      kSrc = p.k + <usize>kvIndex * (<usize>ceil8(capacity) * <usize>D << 2);
-      vSrc = p.v + <usize>kvIndex * (<usize>capacity * <usize>dv8 << 2);
+      // The cache head: batch row b reads cache row cacheRows[b] (ragged batches), else row b.
+      head = (p.cacheRows != 0 ? load<i32>(p.cacheRows + (<usize>b << 2)) : b) * KVH + kvh;
+      kSrc = p.k + <usize>head * <usize>kvHeadBytes(p, 0);
+      vSrc = p.v + <usize>head * <usize>kvHeadBytes(p, 1);
     } else {
       // First key row of (b, kv head): (B, KVH, S, ·), or (B, S, KVH, ·) with bshd.
       const kvRow0 = bshd ? <usize>b * <usize>S * <usize>KVH + <usize>kvh : <usize>kvIndex * <usize>S;
-      kSrc = p.k + kvRow0 * (<usize>D << 2);
-      vSrc = p.v + kvRow0 * (<usize>Dv << 2);
-      // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call.
+      kSrc = p.k + kvRow0 * <usize>D * kElt;
+      vSrc = p.v + kvRow0 * <usize>Dv * vElt;
+      // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call; a binary16
+      // k or v is decoded while packing (a binary16 v never goes to panels: panelValues).
       if (kvIndex != packedKv) {
-        x32_packk_8(kSrc, kStride, S, D, kpack);
+        if (kElt == 2) x16_packk_8(kSrc, kStride, S, D, kpack);
+        else x32_packk_8(kSrc, kStride, S, D, kpack);
         if (panelV) x32_packv_8(vSrc, vRowStride, S, Dv, vpad);
-        else if (padV) x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
+        else if (padV) {
+          if (vElt == 2) x16_padv_8(vSrc, vRowStride, S, Dv, vpad);
+          else x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
+        }
         packedKv = kvIndex;
       }
       kSrc = kpack;
@@ -165,11 +188,11 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     // consecutive in both layouts.
     const ioRow0 = bshd ? (<usize>b * <usize>L + <usize>qb) * <usize>H + <usize>h : row0;
     attendBlock(
-      p, b, h, grouping ? 1 : 0, p.q + ioRow0 * (<usize>D << 2), grouping ? <usize>D << 2 : qStride,
-      p.out + ioRow0 * (<usize>Dv << 2), grouping ? <usize>Dv << 2 : oStride, rows, qb,
+      p, b, h, grouping ? 1 : 0, p.q + ioRow0 * <usize>D * qElt, grouping ? <usize>D * qElt : qStride,
+      p.out + ioRow0 * <usize>Dv * oElt, grouping ? <usize>Dv * oElt : oStride, rows, qb,
       kSrc, vSrc, vStride, vPanel, (rows < 4 || grouping) && weights == 0 ? decodeWidth(S, rows) : bw,
       mask, grouping ? p.msH : p.msL, maskElt, weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
-      sBuf, acc, rowState, qpack, bias,
+      sBuf, acc, rowState, qpack, bias, head, bias + (<usize>biasLength(p) << 2),
     );
   }
 }

@@ -1,9 +1,12 @@
 // One block of query rows against its keys: the flash loop over key blocks of BC (or decode widths), with block-
 // sparse skipping (key ranges no row admits, mask tiles that admit nothing), Q·Kᵀ into the score scratch, the score
 // stage (four rows at a time where nothing is masked, the causal diagonal included), and P·V into the accumulator.
-import { ACT_SOFTMAX1, BR, MASK_NONE, Params } from "./params.generated";
+import { ACT_SOFTMAX1, BR, DTYPE_FLOAT16, MASK_NONE, Params } from "./params.generated";
 import { softmaxRows4 } from "./score4";
 import { ceil8, x32_packq_4 } from "./pack";
+import { x16_packq_4 } from "./pack16";
+import { f32ToHalf, halfRowToF32, storeHalves4 } from "./convert";
+import { typedKeys, typedScores, typedValues, typedWeightedValues } from "./kvtypes";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
 } from "./gemm";
@@ -31,12 +34,14 @@ import {
  * hStep = 1 (grouped decode) query qb of head h + r. q and out point at the block's first row (rows qStride /
  * oStride bytes apart), kpack at the kv head's packed key panels, v at its values (rows vStride apart, 8-column
  * groups vPanel apart: 32 for value rows, S·32 for panels), mask at
- * the block's first row (rows mRow elements apart).
+ * the block's first row (rows mRow elements apart). `head` ≥ 0: the keys and values are that head of a resident
+ * cache, whose key j lives in slot j mod capacity (a key block never wraps around the end). `work`: the converter
+ * table's scratch (kvtypes.ts typedScratchBytes).
  */
 export function attendBlock(
   p: Params, b: i32, h: i32, hStep: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
   kpack: usize, v: usize, vStride: usize, vPanel: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
-  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize,
 ): void {
   const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
   const keys = keysOf(p, b);
@@ -55,18 +60,32 @@ export function attendBlock(
   startRows(p, h, hStep, rows, rowMax, rowSum);
   memory.fill(acc, 0, <usize>rows * accStride);
   if (weights != 0) memory.fill(weights, 0, <usize>rows * <usize>S << 2);
-  // The block's full 4-row groups, packed [D][4] once for all its key blocks.
-  for (let r = 0; r < rows4; r += 4) x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+  // The block's full 4-row groups, packed [D][4] once for all its key blocks; a binary16 q is decoded while
+  // packing, its other rows to float32 rows after the packed ones.
+  const halfQ = p.qType == DTYPE_FLOAT16;
+  for (let r = 0; r < rows4; r += 4) {
+    if (halfQ) x16_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+    else x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+  }
+  if (halfQ) {
+    const left = qpack + (<usize>rows4 * <usize>D << 2);
+    for (let r = rows4; r < rows; r++) halfRowToF32(q + <usize>r * qStride, D, left + (<usize>(r - rows4) * <usize>D << 2));
+    q = left - (<usize>rows4 * <usize>D << 2); // row r at q + r·qStride, as for a float32 q
+    qStride = <usize>D << 2;
+  }
+  const typedK = typedKeys(p), typedV = typedValues(p);
+  const slots = head >= 0 ? p.capacity : 0x7fffffff;
 
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
   // skipped (key lengths, causal, window). The start is rounded down to the 8-key panel.
   const kend = max(0, rowHi(p, qb + (rows - 1) * iStep, off, keys));
-  const kstart = min(rowLo(p, qb, off), kend) & ~7;
+  const kstart = min(rowLo(p, qb, off), kend) & (typedK ? ~31 : ~7); // float16 / int8 keys: 32-key super-panels
 
-  for (let kb = kstart; kb < kend; kb += bw) {
-    const cols = min(bw, kend - kb);
+  for (let kb = kstart, cols = 0; kb < kend; kb += cols) {
+    const slot = kb % slots; // a resident cache's slot of key kb
+    cols = min(min(bw, kend - kb), slots - slot);
     const cols8 = ceil8(cols);
-    const kPanel = kpack + (<usize>kb * <usize>D << 2);
+    const kPanel = kpack + (<usize>slot * <usize>D << 2);
     const mTile = mask + <usize>kb * <usize>msS * maskElt;
     // A mask tile that admits nothing contributes nothing (skipped: weights mode keeps its one block); one that
     // admits every key is computed as unmasked.
@@ -82,10 +101,15 @@ export function attendBlock(
 
     // Four-row groups with nothing to mask, bias or cap take the fast path (softmaxRows4) over the keys up to
     // their last row's limit (groupKeys: the causal diagonal computes only its lower half), else the general one.
-    const fast = tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0;
+    // Not with float16 / int8 values: the converter table's P·V takes every row over all `cols` keys.
+    const fast = !typedV && tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0;
 
-    // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8)
+    // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8); float16 / int8 keys: every row by the converter table.
     let r = 0;
+    if (typedK) {
+      typedScores(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, work);
+      r = rows;
+    }
     for (; r < rows4; r += 4) {
       const qr = qpack + (<usize>r * <usize>D << 2);
       const sr = sBuf + <usize>r * sStride;
@@ -141,8 +165,13 @@ export function attendBlock(
     if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowMax, rowSum, rowCorr, weights + (<usize>kb << 2));
 
     // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8)
-    const vBlock = v + <usize>kb * vStride;
-    for (r = 0; r < rows4; r += 4) {
+    const vBlock = v + <usize>slot * vStride;
+    r = 0;
+    if (typedV) {
+      typedWeightedValues(p, head, slot, rows, rows4, sBuf, sStride, cols, acc, accStride, rowCorr, work);
+      r = rows;
+    }
+    for (; r < rows4; r += 4) {
       const pr = sBuf + <usize>r * sStride;
       const ar = acc + <usize>r * accStride;
       const cr = rowCorr + (<usize>r << 2);
@@ -165,14 +194,20 @@ export function attendBlock(
     }
   }
   // out = acc / denominator. A row that admitted no key has acc = 0 and is written as zeros
-  // (PyTorch ≥ 2.5, ONNX), never 0/0.
+  // (PyTorch ≥ 2.5, ONNX), never 0/0. A binary16 out is rounded to nearest even.
   const dv4 = Dv & ~3;
+  const halfOut = p.outType == DTYPE_FLOAT16;
   for (let r = 0; r < rows; r++) {
     const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)), load<f32>(rowMax + (<usize>r << 2)));
     const vinv = f32x4.splat(inv);
     const ar = acc + <usize>r * accStride;
     const or = out + <usize>r * outStride;
     let c = 0;
+    if (halfOut) {
+      for (; c < dv4; c += 4) storeHalves4(or + (<usize>c << 1), f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv));
+      for (; c < Dv; c++) store<u16>(or + (<usize>c << 1), f32ToHalf(load<f32>(ar + (<usize>c << 2)) * inv));
+      continue;
+    }
     for (; c < dv4; c += 4) {
       v128.store(or + (<usize>c << 2), f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv));
     }

@@ -1,7 +1,7 @@
 // The module's exports. Memory is a grow-only arena owned by the TypeScript side, starting at heapBase().
 // Every kernel takes a pointer to one parameter block (params.generated.ts, from scripts/schema.mjs).
 export { attention, workItems, scratchBytes } from "./attention";
-export { kvAppend } from "./kvcache";
+export { kvAppend, kvLayout } from "./kvcache";
 export { ropeInPlace } from "./rope";
 export { linearAttention, linearScratchBytes, linearStateBytes, linearStateReset } from "./linear";
 import { PARAMS_BYTES } from "./params.generated";

@@ -6,17 +6,19 @@ import { Params } from "./params.generated";
 
 /**
  * Rotates every row of x (B, heads, seq, D) — (B, seq, heads, D) when bshd — by its row's angles: row i of each
- * (batch, head) uses table row i. table: cos [seq][dims/2], then sin [seq][dims/2]. Pairs (t, t + dims/2), or
+ * (batch, head) uses table row i. table: cos [seq][dims/2], then sin [seq][dims/2]; batch row b's table is
+ * b · tableStride bytes on (0: one table for all, else each row at its own positions). Pairs (t, t + dims/2), or
  * (2t, 2t + 1) when ropeInterleaved; channels from ropeDims on pass through.
  */
-export function ropeInPlace(params: usize, x: usize, heads: i32, seq: i32, table: usize): void {
+export function ropeInPlace(params: usize, x: usize, heads: i32, seq: i32, table0: usize, tableStride: usize): void {
   const p = changetype<Params>(params);
   const D = p.D, half = p.ropeDims >> 1, bshd = p.bshd != 0, interleaved = p.ropeInterleaved != 0;
   const rowStride = <usize>(bshd ? heads * D : D) << 2;
-  const sinTable = table + (<usize>seq * <usize>half << 2);
   const half4 = half & ~3;
   const halfBytes = <usize>half << 2;
   for (let b = 0; b < p.B; b++) {
+    const table = table0 + <usize>b * tableStride;
+    const sinTable = table + (<usize>seq * <usize>half << 2);
     for (let h = 0; h < heads; h++) {
       let row = x + (<usize>(bshd ? b * seq * heads + h : (b * heads + h) * seq) * <usize>D << 2);
       for (let i = 0; i < seq; i++) {

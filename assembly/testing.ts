@@ -15,3 +15,6 @@ export function mathInPlace(fn: i32, ptr: usize, n: i32): void {
     v128.store(p, fn == 0 ? vexp(x) : fn == 1 ? vtanh(x) : vexp2(x));
   }
 }
+export { f16_pv_1x16, f16_pv_1x8, f16_pv_4x8, f16_qk_1x32, f16_qk_1x8, f16_qk_4x8p } from "./kv-f16";
+export { i8_pv_1x32, i8_pv_1x8, i8_qk_1x32, i8_qk_1x8, quantizeQuery, quantizeWeights } from "./kv-i8";
+export { f32ToHalf, halfToF32 } from "./convert";

@@ -2,7 +2,7 @@
 // linear vs softmax attention, long context and decode, threads, real model shapes against onnxruntime-web and
 // the options real models need — all in one process, each section a module of bench/sections/.
 // Usage: node --experimental-wasm-relaxed-simd bench/attention.bench.mjs [--write] [--only S2,S3]
-//   [--skip overhead,activations,linear,long,threads,model-shapes,models]
+//   [--skip overhead,activations,linear,long,threads,model-shapes,models,kvcache]
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { ACTIVATIONS, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
@@ -15,6 +15,7 @@ import { modelShapesSection } from './sections/model-shapes.mjs';
 import { modelsSection } from './sections/models.mjs';
 import { overheadSection } from './sections/overhead.mjs';
 import { threadsSection } from './sections/threads.mjs';
+import { kvcacheSection } from './sections/kvcache.mjs';
 import { peakTracker } from './sections/timing.mjs';
 
 const args = process.argv.slice(2);
@@ -44,6 +45,18 @@ const plan = [
   ['threads', wasmEngines.length > 0, threadsSection],
   ['model-shapes', wasmEngines.length > 0 && only === null, modelShapesSection],
   ['models', wasmEngines.length > 0, (c) => modelsSection(c.wasmEngines[0])],
+  // KV caches in float32, float16 and int8 on 1 and 2 threads, onnxruntime-web's S4 call alongside.
+  ['kvcache', wasmEngines.length > 0, async (c) => {
+    const backend = c.wasmEngines[0].backend;
+    const threaded = await createAttention({ backend, threads: 2 });
+    const ort = async () => (await import('./peers/ort.mjs')).createOrtPeer('plain', SHAPES.find((x) => x.id === 'S4'));
+    try {
+      const [title, body] = await kvcacheSection(new Map([[1, c.wasmEngines[0]], [2, threaded]]), ort);
+      return [`${title}, ${backend}`, body];
+    } finally {
+      threaded.dispose();
+    }
+  }],
 ];
 const sections = [];
 for (const [name, runs, section] of plan) {

@@ -22,6 +22,13 @@ export const CAUSAL_MODES = ['none', 'top-left', 'bottom-right'];
 export const FEATURE_MAPS = ['elu+1', 'identity'];
 
 /**
+ * Element types in the order of their codes: `DTYPE_FLOAT32 = 0`, … Tensors (q, k, v, out, appended tokens) are
+ * float32 or float16 (IEEE binary16 bits); a resident KV cache stores float32, float16 or int8 (blocks of 32
+ * channels with one float32 scale each).
+ */
+export const DTYPES = ['float32', 'float16', 'int8'];
+
+/**
  * The parameter block: one 4-byte word per field, in this order. `ptr` is a byte offset in wasm memory (u32),
  * `i32` an integer, `f32` a float32. A call writes the block once; every thread of the call reads the same one.
  */
@@ -64,11 +71,21 @@ export const PARAMS = [
   ['ropeDims', 'i32', 'ropeInPlace: channels rotated (even)'],
   ['ropeInterleaved', 'i32', 'ropeInPlace: != 0 pairs (2t, 2t + 1), else (t, t + ropeDims/2)'],
   // KV cache
-  ['resident', 'i32', '!= 0: k and v are a resident KV cache in the kernels\' layouts, `capacity` tokens per (batch, kv head)'],
-  ['capacity', 'i32', 'tokens a resident cache holds per (batch, kv head)'],
-  ['cacheK', 'ptr', 'kvAppend: the cache\'s key panels (k and v are then the new tokens, S of them)'],
-  ['cacheV', 'ptr', 'kvAppend: the cache\'s value rows'],
-  ['cachePos', 'i32', 'kvAppend: position of the first new token'],
+  ['resident', 'i32', '!= 0: k and v are a resident KV cache in the kernels\' layouts (kvcache.ts), `capacity` slots per (row, kv head)'],
+  ['capacity', 'i32', 'slots of a resident cache per (row, kv head), a multiple of 8: position t lives in slot t mod capacity'],
+  ['kType', 'i32', 'DTYPE_* code of a resident cache\'s keys'],
+  ['vType', 'i32', 'DTYPE_* code of a resident cache\'s values'],
+  ['kScales', 'ptr', 'int8 cache: float32 scales of the keys (one per token and block of 32 channels)'],
+  ['vScales', 'ptr', 'int8 cache: float32 scales of the values'],
+  ['cacheRows', 'ptr', 'i32 per batch row: the cache row it reads (attention) or writes (kvAppend); 0 = row b'],
+  ['cacheK', 'ptr', 'kvAppend: the cache\'s keys (k and v are then the new tokens, S of them per batch row)'],
+  ['cacheV', 'ptr', 'kvAppend: the cache\'s values'],
+  ['cachePositions', 'ptr', 'kvAppend: i32 per batch row, the position of its first new token'],
+  // element types of the call's tensors
+  ['qType', 'i32', 'DTYPE_* code of q: float32 or float16'],
+  ['kInType', 'i32', 'DTYPE_* code of k (a tensor, or the tokens kvAppend appends)'],
+  ['vInType', 'i32', 'DTYPE_* code of v'],
+  ['outType', 'i32', 'DTYPE_* code of out'],
   // linear attention (ε is `param`)
   ['featureMap', 'i32', 'linear: FEATURE_* code of φ'],
   ['normalize', 'i32', 'linear: != 0 divides by φ(q)·z + ε'],

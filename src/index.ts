@@ -111,7 +111,7 @@ export type { AttentionErrorCode } from './errors.js';
 export { attention as attentionJs, createJsAttention, linearAttention as linearAttentionJs } from './js/index.js';
 export { ACTIVATIONS } from './plan.js';
 export type {
-  Activation, AttentionEngine, AttentionOptions, AttentionShape, AttentionWithWeights, BackendName, BackendRequest, CausalMode,
-  EngineOptions, FeatureMap, KVAttendOptions, KVCache, KVCacheOptions, LinearAttentionOptions, LinearState, LinearStateOptions,
-  TensorInput, WasmTensor,
+  Activation, AttentionEngine, AttentionOptions, AttentionShape, AttentionTensor, AttentionWithWeights, BackendName,
+  BackendRequest, CausalMode, EngineOptions, FeatureMap, Float16ArrayLike, HalfTensor, KVAppendOptions, KVAttendOptions,
+  KVCache, KVCacheDtype, KVCacheOptions, LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput, WasmTensor,
 } from './types.js';

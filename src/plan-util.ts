@@ -1,5 +1,6 @@
 // The checks every validation step uses: types (across realms), dimensions, finite numbers, option names.
 import { AttentionError } from './errors.js';
+import { isHalfTensor } from './half.js';
 
 /**
  * The typed array's kind from its internal slot: %TypedArray%.prototype's @@toStringTag getter, a builtin that
@@ -29,20 +30,25 @@ export function describe(value: unknown): string {
   return String(value);
 }
 
-export function tensor(value: unknown, name: string, expected: number, shape: string): Float32Array {
-  if (!isFloat32Array(value)) {
-    throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
+/**
+ * A tensor argument of `expected` elements (any length when negative): a Float32Array, or with `half` also a
+ * 16-bit tensor (Float16Array, or Uint16Array of binary16 bits).
+ */
+export function tensor(value: unknown, name: string, expected: number, shape: string, half = false): Float32Array {
+  if (!isFloat32Array(value) && !(half && isHalfTensor(value))) {
+    throw new AttentionError('INVALID_TYPE', `must be a Float32Array${half ? ', Float16Array or Uint16Array (binary16 bits)' : ''}, got ${describe(value)}`, name);
   }
-  if (value.length !== expected) {
-    if (value.buffer.byteLength === 0 && expected > 0) {
+  const array = value as Float32Array; // or a 16-bit tensor: only its length is read here
+  if (expected >= 0 && array.length !== expected) {
+    if (array.buffer.byteLength === 0 && expected > 0) {
       throw new AttentionError('SHAPE_MISMATCH',
         'is a detached view: its ArrayBuffer was transferred, or wasm memory grew after this view of it was taken ' +
         '(read `tensor.array` again)', name);
     }
     throw new AttentionError(
-      'SHAPE_MISMATCH', `length ${value.length} does not match ${shape} = ${expected} elements`, name);
+      'SHAPE_MISMATCH', `length ${array.length} does not match ${shape} = ${expected} elements`, name);
   }
-  return value;
+  return array;
 }
 
 /**

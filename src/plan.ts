@@ -4,7 +4,11 @@ import { AttentionError } from './errors.js';
 import { planModel } from './plan-model.js';
 import type { ModelPlan } from './plan-model.js';
 import { describe, dimension, float32, isFloat32Array, isUint8Array, optionsObject, readOptions, tensor } from './plan-util.js';
-import { ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE } from './params.generated.js';
+import {
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, DTYPE_FLOAT16, DTYPE_FLOAT32, MASK_ADDITIVE_F32,
+  MASK_BOOL_U8, MASK_NONE,
+} from './params.generated.js';
+import { isHalfTensor } from './half.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
 export { dimension, isFloat32Array, isUint8Array, tensor } from './plan-util.js';
@@ -50,6 +54,8 @@ export interface AttentionPlan extends ShapePlan, ModelPlan {
   /** Polynomial exponent (0 for other activations). */
   readonly power: number;
   readonly returnWeights: boolean;
+  /** DTYPE_* codes of the tensors: float32, or float16 for 16-bit ones (out: float32 when not given). */
+  readonly types: { readonly q: number; readonly k: number; readonly v: number; readonly out: number };
 }
 
 const SHAPE_OPTIONS = ['batch', 'heads', 'seqQ', 'seqK', 'headDim', 'kvHeads', 'headDimV', 'causal', 'out'];
@@ -82,6 +88,7 @@ function shapeWords(bshd: boolean, batch: number, h: string, hv: number, seq: st
  * checked when `resident` (they live in a KV cache whose shape is known). */
 export function planShape(
   q: unknown, k: unknown, v: unknown, options: AttentionOptions | LinearAttentionOptions, resident = false, bshd = false,
+  half = false,
 ): ShapePlan {
   const batch = dimension(options.batch, 'options.batch');
   const heads = dimension(options.heads, 'options.heads');
@@ -96,11 +103,11 @@ export function planShape(
   }
 
   const qLength = batch * heads * seqQ * headDim;
-  if (!isFloat32Array(q) || q.length !== qLength) tensor(q, 'q', qLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDim', headDim));
+  if (!isFloat32Array(q) || q.length !== qLength) tensor(q, 'q', qLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDim', headDim), half);
   if (!resident) {
     const kLength = batch * kvHeads * seqK * headDim, vLength = batch * kvHeads * seqK * headDimV;
-    if (!isFloat32Array(k) || k.length !== kLength) tensor(k, 'k', kLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim));
-    if (!isFloat32Array(v) || v.length !== vLength) tensor(v, 'v', vLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV));
+    if (!isFloat32Array(k) || k.length !== kLength) tensor(k, 'k', kLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim), half);
+    if (!isFloat32Array(v) || v.length !== vLength) tensor(v, 'v', vLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV), half);
   }
 
   let causal = false;
@@ -121,7 +128,7 @@ export function planShape(
   const outLength = batch * heads * seqQ * headDimV;
   const out = options.out;
   if (out !== undefined && (!isFloat32Array(out) || out.length !== outLength)) {
-    tensor(out, 'options.out', outLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDimV', headDimV));
+    tensor(out, 'options.out', outLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDimV', headDimV), half);
   }
   return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, bottomRight, causalOffset, outLength };
 }
@@ -133,7 +140,10 @@ const NO_MASK = { mask: null, maskKind: MASK_NONE, maskStrides: Object.freeze([0
  * offending argument. A call without array-valued options allocates its shape and plan and nothing else.
  */
 export function planAttention(q: unknown, k: unknown, v: unknown, options: AttentionOptions, resident = false): AttentionPlan {
-  const shape = planShape(q, k, v, options, resident, options.layout === 'bshd');
+  const shape = planShape(q, k, v, options, resident, options.layout === 'bshd', true);
+  const out = options.out;
+  const types = isFloat32Array(q) && (resident || (isFloat32Array(k) && isFloat32Array(v))) && (out === undefined || isFloat32Array(out))
+    ? FLOAT32_TYPES : { q: typeOf(q), k: typeOf(k), v: typeOf(v), out: typeOf(out) };
 
   let scale = Math.fround(1 / Math.sqrt(shape.headDim));
   if (options.scale !== undefined) scale = float32(options.scale, 'options.scale');
@@ -183,9 +193,14 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     causalOffset: shape.causalOffset, outLength: shape.outLength,
     scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights,
     window: model.window, alibiSlopes: model.alibiSlopes, sinks: model.sinks, rope: model.rope, layout: model.layout,
-    keyLengths: model.keyLengths,
+    keyLengths: model.keyLengths, types,
   };
 }
+
+/** A tensor's DTYPE_* code: float16 for a 16-bit tensor, else float32. */
+const typeOf = (x: unknown) => (isHalfTensor(x) ? DTYPE_FLOAT16 : DTYPE_FLOAT32);
+/** The types of a call whose tensors are all float32 (shared: no object per call). */
+const FLOAT32_TYPES = Object.freeze({ q: DTYPE_FLOAT32, k: DTYPE_FLOAT32, v: DTYPE_FLOAT32, out: DTYPE_FLOAT32 });
 
 const onlyFor = (option: string, owner: Activation, name: string) =>
   new AttentionError('INVALID_OPTION', `only applies to activation '${owner}', not '${name}'`, `options.${option}`);

@@ -62,14 +62,16 @@ export function rotateRows(
 
 /**
  * A rotated copy of a [batch, heads, seq, dim] tensor ([batch, seq, heads, dim] when `bshd`), row i of every
- * (batch, head) at position first + i.
+ * (batch, head) at position first + i, or first[b] + i for batch row b.
  */
 export function rotated(
-  x: Float32Array, batch: number, heads: number, seq: number, dim: number, bshd: boolean, rope: RopePlan, first: number,
+  x: ArrayLike<number>, batch: number, heads: number, seq: number, dim: number, bshd: boolean, rope: RopePlan,
+  first: number | ArrayLike<number>,
 ): Float32Array {
   const y = Float32Array.from(x);
-  const table = ropeTable(rope, first, seq);
+  const shared = typeof first === 'number' ? ropeTable(rope, first, seq) : null;
   for (let b = 0; b < batch; b++) {
+    const table = shared ?? ropeTable(rope, (first as ArrayLike<number>)[b]!, seq);
     for (let h = 0; h < heads; h++) {
       const at = bshd ? (b * seq * heads + h) * dim : (b * heads + h) * seq * dim;
       rotateRows(y, at, bshd ? heads * dim : dim, seq, rope, table, 0);

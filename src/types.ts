@@ -31,8 +31,11 @@ export interface AttentionShape {
    * Combined with `mask`, both apply.
    */
   causal?: CausalMode;
-  /** Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. */
-  out?: TensorInput;
+  /**
+   * Destination of length batch·heads·seqQ·headDimV; returned as the result. May alias an input. Attention (not
+   * linear attention) also writes 16-bit destinations ({@link HalfTensor}), rounding to nearest even.
+   */
+  out?: TensorInput | HalfTensor;
 }
 
 /** Memory order of q, k, v and the output: `'bhsd'` = [batch, heads, seq, dim], `'bshd'` = [batch, seq, heads, dim]. */
@@ -145,15 +148,57 @@ export interface WasmTensor {
 /** A tensor argument: a Float32Array (copied in) or a tensor allocated in the engine (used in place). */
 export type TensorInput = Float32Array | WasmTensor;
 
+/**
+ * A Float16Array, typed by shape so that these declarations need no `lib.esnext.float16` (Node 20 has no
+ * Float16Array; Node ≥ 24, Deno, Bun and current browsers do).
+ */
+export interface Float16ArrayLike extends ArrayBufferView {
+  readonly length: number;
+  readonly [Symbol.toStringTag]: 'Float16Array';
+  [index: number]: number;
+}
+
+/**
+ * A 16-bit tensor: a Float16Array, or a Uint16Array holding IEEE binary16 bits (where there is no Float16Array).
+ * Accepted as q, k, v and `out` of attention and KV-cache calls and as the tokens of `append`; the kernels decode
+ * it while packing (no separate conversion pass). Results are float32 unless `out` is 16-bit.
+ */
+export type HalfTensor = Uint16Array | Float16ArrayLike;
+
+/** Any tensor attention takes: float32 (array or engine tensor) or 16-bit. */
+export type AttentionTensor = TensorInput | HalfTensor;
+
+/**
+ * How a KV cache stores keys and values. `'float32'`: as given. `'float16'`: IEEE binary16, rounded to nearest even
+ * (finite magnitudes beyond 65504 saturate to ±65504; below 2^−14 ≈ 6.1e-5 subnormals keep an absolute precision of
+ * 2^−24 ≈ 6e-8). `'int8'`: symmetric blocks of 32 channels of one (token, kv head) row with one float32 scale each,
+ * max|x| / 127 (q8_0-style; a shorter last block when the head dimension is not a multiple of 32). Half-size and
+ * int8 caches refuse NaN and ±Infinity.
+ */
+export type KVCacheDtype = 'float32' | 'float16' | 'int8';
+
 /** Options of {@link AttentionEngine.createKVCache}. */
 export interface KVCacheOptions {
+  /** Rows: sequences kept side by side, each with its own length (continuous batching). */
   batch: number;
   kvHeads: number;
   headDim: number;
   /** Default `headDim`. */
   headDimV?: number;
-  /** Tokens the cache can hold per batch and kv head. */
-  capacity: number;
+  /**
+   * Tokens each row can hold. With `window`: how many of the latest tokens are kept (default `window`, rounded up
+   * to a multiple of 8); an attend of seqQ queries needs capacity ≥ window − 1 + seqQ.
+   */
+  capacity?: number;
+  /** Element type of the stored keys and values. Default `'float32'`. */
+  dtype?: KVCacheDtype;
+  /**
+   * Rolling cache for sliding-window layers (Mistral, Gemma local layers): keeps only the latest `capacity` tokens
+   * of each row in a ring (memory O(window) however long the generation), and `attend` lets a query see the last
+   * `window` positions up to its own (window `[window − 1, ·]` joined with the call's own). Positions keep counting,
+   * for RoPE and the bottom-right alignment.
+   */
+  window?: number;
   /**
    * Rotary embedding applied by the cache: appended keys are stored rotated at their own positions
    * (positionK + their index in the cache), and `attend` rotates query row i at positionQ + length − seqQ + i.
@@ -168,7 +213,19 @@ export interface KVCacheOptions {
  * Options of {@link KVCache.attend}: those of attention minus what the cache fixes (batch, kvHeads, seqK, head
  * dims, rope, key lengths). `layout` is that of q and the output.
  */
-export type KVAttendOptions = Omit<AttentionOptions, 'batch' | 'kvHeads' | 'seqK' | 'headDim' | 'headDimV' | 'rope' | 'keyLengths'>;
+export type KVAttendOptions = Omit<AttentionOptions, 'batch' | 'kvHeads' | 'seqK' | 'headDim' | 'headDimV' | 'rope' | 'keyLengths'> & {
+  /**
+   * The cache row each batch entry of q reads (FlashAttention's cache_batch_idx), default 0 … batch − 1. Entry i
+   * attends over row rows[i]'s own tokens, aligned bottom-right to that row's length (its cache_seqlens).
+   */
+  rows?: ArrayLike<number>;
+};
+
+/** Options of {@link KVCache.append}. */
+export interface KVAppendOptions {
+  /** The cache rows the tokens go to (distinct), default every row; each row appends at its own length. */
+  rows?: ArrayLike<number>;
+}
 
 /**
  * Keys and values kept resident in engine memory across calls, for autoregressive decoding: each step appends
@@ -179,16 +236,32 @@ export interface KVCache {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly headDimV: number;
+  /** Tokens a row holds (a rolling cache: the latest `capacity`). */
   readonly capacity: number;
-  /** Tokens cached so far (seqK of the next attend). */
+  readonly dtype: KVCacheDtype;
+  /** The rolling window, or null. */
+  readonly window: number | null;
+  /** Bytes of memory the cache holds: keys, values and int8 scales. */
+  readonly bytes: number;
+  /** Tokens appended to each row so far (a copy); a rolling cache keeps only the latest `capacity` of them. */
+  readonly lengths: Int32Array;
+  /** The longest row's length (seqK of an attend over every row). */
   readonly length: number;
-  /** Appends n tokens: k [batch, kvHeads, n, headDim], v [batch, kvHeads, n, headDimV]; n is inferred from k. */
-  append(k: TensorInput, v: TensorInput): void;
-  /** Attention of q [batch, heads, seqQ, headDim] over the cached tokens; `'bottom-right'` causal suits decoding. */
-  attend(q: TensorInput, options: KVAttendOptions & { returnWeights: true }): AttentionWithWeights;
-  attend(q: TensorInput, options: KVAttendOptions): Float32Array;
-  /** Forgets every token (length 0), keeping the memory. */
-  reset(): void;
+  /**
+   * Appends n tokens to each row of `options.rows` (default every row), each at its own length: k
+   * [rows, kvHeads, n, headDim], v [rows, kvHeads, n, headDimV] ([rows, n, kvHeads, ·] with layout 'bshd');
+   * n is inferred from k. Float32 or 16-bit.
+   */
+  append(k: AttentionTensor, v: AttentionTensor, options?: KVAppendOptions): void;
+  /**
+   * Attention of q [batch, heads, seqQ, headDim] (batch = rows.length with `options.rows`) over the cached
+   * tokens; `'bottom-right'` causal suits decoding.
+   */
+  attend(q: AttentionTensor, options: KVAttendOptions & { returnWeights: true }): AttentionWithWeights;
+  attend<O extends HalfTensor>(q: AttentionTensor, options: KVAttendOptions & { out: O }): O;
+  attend(q: AttentionTensor, options: KVAttendOptions): Float32Array;
+  /** Forgets every token of `row` (length 0), or of every row when omitted, keeping the memory. */
+  reset(row?: number): void;
   /** Releases the cache's memory; later use throws `DISPOSED`. Idempotent. */
   dispose(): void;
 }
@@ -237,8 +310,9 @@ export interface AttentionEngine {
    * all row-major Float32Arrays. A query row with no admissible key yields zeros.
    * @throws AttentionError on invalid input (before any memory is touched) or when the call cannot fit in memory.
    */
-  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
-  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array;
+  attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
+  attention<O extends HalfTensor>(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { out: O }): O;
+  attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions): Float32Array;
   /**
    * Linear attention (Katharopoulos et al. 2020) as an RNN, O((seqQ + seqK)·headDim·headDimV):
    * outᵢ = φ(qᵢ)ᵀ S / (φ(qᵢ)ᵀ z + ε), S = Σⱼ φ(kⱼ) vⱼᵀ, z = Σⱼ φ(kⱼ) over the keys query i admits, with optional

@@ -20,6 +20,9 @@ export interface TestingExports extends KernelExports {
   x32_padv_8(v: number, rowBytes: number, S: number, Dv: number, dst: number): void;
   x32_packv_8(v: number, rowBytes: number, S: number, Dv: number, dst: number): void;
   x32_packq_4(q: number, rowBytes: number, D: number, dst: number): void;
+  /** binary16 bits → float32, and float32 → binary16 bits rounded to nearest even (assembly/convert.ts). */
+  halfToF32(bits: number): number;
+  f32ToHalf(x: number): number;
 }
 
 const modules = new Map<WasmVariant, Promise<WebAssembly.Module>>();

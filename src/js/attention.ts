@@ -6,6 +6,7 @@ import {
 } from '../plan.js';
 
 import { rotated } from '../rope.js';
+import type { CacheView } from './kvcache.js';
 
 const f32 = Math.fround;
 
@@ -120,29 +121,30 @@ function sigmoid(x: number): number {
  * out (B,H,L,Dv) = act(q̃ (B,H,L,D) · k̃ᵀ (B,KVH,D,S) · scale [softcapped] + ALiBi + mask) · v (B,KVH,S,Dv), q̃ and
  * k̃ rotated by RoPE when asked, and, when `weights` is given, the weights (B,H,L,S). With `layout: 'bshd'` the
  * tensors are (B,L,H,·) and (B,S,KVH,·). Memory beyond the outputs: one head's q, k and v in float64 and two
- * rows of S scores (and rotated copies of q and k with RoPE). `cacheCapacity` ≠ null: k and v are a KV cache, (B,KVH,capacity,·) whatever the layout,
- * keys already rotated, of which the first S take part.
+ * rows of S scores (and rotated copies of q and k with RoPE). `cache` ≠ null: k and v are unused, the keys and
+ * values are read from a KV cache (kvcache.ts) whose head (row · KVH + kv head) holds key j in slot j mod its slots,
+ * keys already rotated; rows then go one at a time through the cache's own dots and weightedSum.
  */
 export function attentionRows(
   out: Float32Array, weights: Float32Array | null, q: Float32Array, k: Float32Array, v: Float32Array, plan: AttentionPlan,
-  cacheCapacity: number | null = null,
+  cache: CacheView | null = null,
 ): void {
   const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, scale } = plan;
   const { causal, bottomRight, mask, maskKind, activation, softcap, param, power, window, alibiSlopes, sinks, keyLengths, rope } = plan;
   const [msB, msH, msL, msS] = plan.maskStrides;
   const bshd = plan.layout === 'bshd';
-  const kvBshd = bshd && cacheCapacity === null;
-  const T = cacheCapacity ?? S; // key rows per (batch, kv head)
+  const kvBshd = bshd && cache === null;
   if (rope !== null) {
     q = rotated(q, B, H, L, D, bshd, rope, rope.positionQ);
-    if (cacheCapacity === null) k = rotated(k, B, KVH, S, D, bshd, rope, rope.positionK);
+    if (cache === null) k = rotated(k, B, KVH, S, D, bshd, rope, rope.positionK);
   }
   // Element offsets: row i of (b, h) in q/out, key row j of (b, kv head) in k/v; `…s` are row strides.
   const qs = bshd ? H * D : D, os = bshd ? H * Dv : Dv;
   const ks = kvBshd ? KVH * D : D, vs = kvBshd ? KVH * Dv : Dv;
   const group = H / KVH;
   // One head's q rows and one kv head's k and v rows as float64 (rows D or Dv apart), converted once per head.
-  const qh = new Float64Array(L * D), kh = new Float64Array(S * D), vh = new Float64Array(S * Dv);
+  const qh = new Float64Array(cache === null ? L * D : 0);
+  const kh = new Float64Array(cache === null ? S * D : 0), vh = new Float64Array(cache === null ? S * Dv : 0);
   let loaded = -1; // which (batch, kv head) kh and vh hold
   // Two rows at a time: a for query i, b for query i + 1.
   const sa = new Float64Array(S), sb = new Float64Array(S);
@@ -161,16 +163,16 @@ export function attentionRows(
     const loOf = (i: number) => window === null ? 0 : Math.max(0, i + off - window[0]);
     for (let h = 0; h < H; h++) {
       const kv = Math.floor(h / group);
-      const kHead = kvBshd ? (b * S * KVH + kv) * D : (b * KVH + kv) * T * D;
-      const vHead = kvBshd ? (b * S * KVH + kv) * Dv : (b * KVH + kv) * T * Dv;
+      const kHead = kvBshd ? (b * S * KVH + kv) * D : (b * KVH + kv) * S * D;
+      const vHead = kvBshd ? (b * S * KVH + kv) * Dv : (b * KVH + kv) * S * Dv;
       const slope = alibiSlopes === null ? 0 : alibiSlopes[h]!;
       const sink = activation === ACT_SOFTMAX1 ? 0 : sinks === null ? -Infinity : sinks[h]!;
-      if (b * KVH + kv !== loaded) {
+      if (cache === null && b * KVH + kv !== loaded) {
         rowsAsFloat64(kh, k, kHead, ks, S, D);
         rowsAsFloat64(vh, v, vHead, vs, S, Dv);
         loaded = b * KVH + kv;
       }
-      rowsAsFloat64(qh, q, bshd ? (b * L * H + h) * D : (b * H + h) * L * D, qs, L, D);
+      if (cache === null) rowsAsFloat64(qh, q, bshd ? (b * L * H + h) * D : (b * H + h) * L * D, qs, L, D);
 
       /** Scores of query i (s over lo ≤ j < hi) → its weights in place; returns the row's denominator. */
       const weigh = (s: Float64Array, i: number, lo: number, hi: number): number => {
@@ -233,6 +235,18 @@ export function attentionRows(
         }
       };
 
+      if (cache !== null) {
+        // A KV cache (any dtype, ragged rows, rolling slots): one row at a time through the cache's kernels.
+        const head = (cache.rows === null ? b : cache.rows[b]!) * KVH + kv; // the cache's head
+        for (let i = 0; i < L; i++) {
+          const lo = loOf(i), hi = hiOf(i);
+          cache.dots(sa, q, bshd ? ((b * L + i) * H + h) * D : ((b * H + h) * L + i) * D, head, lo, hi);
+          const denominator = weigh(sa, i, lo, hi);
+          cache.weightedSum(oa, sa, head, lo, hi);
+          store(oa, sa, i, lo, hi, denominator);
+        }
+        continue;
+      }
       for (let i = 0; i < L; i += 2) {
         const loA = loOf(i), hiA = hiOf(i);
         oa.fill(0);

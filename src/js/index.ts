@@ -3,17 +3,18 @@ import { AttentionError } from '../errors.js';
 import { allocateOutput, attentionOptions, dimension, overlaps, planAttention, weightsLength } from '../plan.js';
 import { LINEAR_OPTIONS, planLinear } from '../plan-linear.js';
 import { LinearStateHandle, planLinearState } from '../linear-state.js';
-import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import { EngineTensor } from '../tensors.js';
 import type {
-  AttentionEngine, AttentionOptions, AttentionWithWeights, KVAttendOptions, KVCache, KVCacheOptions,
+  AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, HalfTensor, KVCacheOptions,
   LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput,
 } from '../types.js';
 import { attentionRows } from './attention.js';
 import { jsLinearState, linearRows, resetJsLinearState } from './linear.js';
 import type { JsLinearState } from './linear.js';
-import { rotated } from '../rope.js';
+import { createJsKVCache, encodeInto } from './kvcache.js';
+import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
+import { DTYPE_FLOAT32 } from '../params.generated.js';
 
 /** The Float32Array behind an argument (a tensor's view, or the argument itself for validation to judge). */
 function arrayOf(value: unknown, name: string): unknown {
@@ -40,18 +41,26 @@ function intoOutput(out: Float32Array, inputs: readonly (ArrayBufferView | null)
  * Scaled-dot-product attention in plain JavaScript, synchronously. Same options, semantics and errors as
  * {@link AttentionEngine.attention}; results agree with the wasm backends to float32 rounding.
  */
-export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
-export function attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Float32Array;
-export function attention(q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions): Float32Array | AttentionWithWeights {
+export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { returnWeights: true }): AttentionWithWeights;
+export function attention<O extends HalfTensor>(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions & { out: O }): O;
+export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, options: AttentionOptions): Float32Array;
+export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, raw: AttentionOptions): Float32Array | AttentionWithWeights {
   const options = attentionOptions(raw); // the only read of the caller's object
   const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
   const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
   const plan = planAttention(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
-  const out = allocateOutput(plan.outLength, outArg);
+  // 16-bit tensors are read as numbers: decoded once here (the wasm kernels decode while packing).
+  const half = plan.types.q !== DTYPE_FLOAT32 || plan.types.k !== DTYPE_FLOAT32 || plan.types.v !== DTYPE_FLOAT32;
+  const qf = half && isHalfTensor(qa) ? decodeHalves(halfBits(qa)) : qa;
+  const kf = half && isHalfTensor(ka) ? decodeHalves(halfBits(ka)) : ka;
+  const vf = half && isHalfTensor(va) ? decodeHalves(halfBits(va)) : va;
+  const halfOut = plan.types.out !== DTYPE_FLOAT32;
+  const out = halfOut ? new Float32Array(plan.outLength) : allocateOutput(plan.outLength, outArg);
   const weights = plan.returnWeights ? allocateOutput(weightsLength(plan), undefined, 'options.returnWeights') : null;
   // Rows are written while k and v are still being read: an `out` sharing their memory gets the result by copy.
-  intoOutput(out, [qa, ka, va, plan.mask], (target) => attentionRows(target, weights, qa, ka, va, plan));
-  return weights === null ? out : { output: out, weights };
+  intoOutput(out, [qf, kf, vf, plan.mask], (target) => attentionRows(target, weights, qf, kf, vf, plan));
+  const result = halfOut ? encodeInto(out, outArg) : out;
+  return weights === null ? result : { output: result, weights };
 }
 
 /** Owner of no state: the standalone function takes states only through the engine that made them. */
@@ -77,68 +86,6 @@ function linearCall(q: TensorInput, k: TensorInput, v: TensorInput, options: Lin
   return out;
 }
 
-/** A KV cache in plain JS memory: [batch, kvHeads, capacity, headDim] keys and values, filled in order. */
-function createJsKVCache(options: KVCacheOptions, engineAlive: () => void): KVCache {
-  const shape = planKVCache(options);
-  const { batch, kvHeads, headDim, headDimV, capacity } = shape;
-  let keys: Float32Array, values: Float32Array;
-  try {
-    keys = new Float32Array(batch * kvHeads * capacity * headDim);
-    values = new Float32Array(batch * kvHeads * capacity * headDimV);
-  } catch (cause) {
-    throw new AttentionError('OUT_OF_MEMORY', `cannot allocate a KV cache of ${capacity} tokens (${String(cause)})`, 'options.capacity');
-  }
-  let length = 0;
-  let disposed = false;
-  const alive = () => {
-    if (disposed) throw new AttentionError('DISPOSED', 'this KV cache was disposed');
-    engineAlive();
-  };
-  return {
-    batch, kvHeads, headDim, headDimV, capacity,
-    get length() {
-      return length;
-    },
-    append(k: TensorInput, v: TensorInput) {
-      alive();
-      const ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
-      const n = planAppend(ka, va, shape, length);
-      // Keys are stored rotated at their own positions, so attend never rotates the cache again.
-      const kr = shape.rope === null ? ka : rotated(ka, batch, kvHeads, n, headDim, shape.bshd, shape.rope, shape.rope.positionK + length);
-      for (let b = 0; b < batch; b++) {
-        for (let h = 0; h < kvHeads; h++) {
-          const dst = (b * kvHeads + h) * capacity + length;
-          for (let t = 0; t < n; t++) {
-            // token t of (b, h): [batch, kvHeads, n, ·], or [batch, n, kvHeads, ·] with 'bshd'
-            const src = shape.bshd ? (b * n + t) * kvHeads + h : (b * kvHeads + h) * n + t;
-            keys.set(kr.subarray(src * headDim, (src + 1) * headDim), (dst + t) * headDim);
-            values.set(va.subarray(src * headDimV, (src + 1) * headDimV), (dst + t) * headDimV);
-          }
-        }
-      }
-      length += n;
-    },
-    attend: ((q: TensorInput, raw: KVAttendOptions) => {
-      const options = readOptions<KVAttendOptions>(raw, KV_ATTEND_OPTIONS);
-      alive();
-      const qa = arrayOf(q, 'q') as Float32Array;
-      const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
-      const plan = planAttend(qa, outArg, options, shape, length);
-      const out = allocateOutput(plan.outLength, outArg);
-      const weights = plan.returnWeights ? allocateOutput(weightsLength(plan), undefined, 'options.returnWeights') : null;
-      intoOutput(out, [qa, plan.mask], (target) => attentionRows(target, weights, qa, keys, values, plan, capacity));
-      return weights === null ? out : { output: out, weights };
-    }) as KVCache['attend'],
-    reset() {
-      alive();
-      length = 0;
-    },
-    dispose() {
-      disposed = true;
-    },
-  };
-}
-
 /** A synchronous engine on the JS backend (what `createAttention({ backend: 'js' })` resolves to). */
 export function createJsAttention(): AttentionEngine {
   let disposed = false;
@@ -152,7 +99,7 @@ export function createJsAttention(): AttentionEngine {
     threads: 1,
     memoryBytes: 0,
     // Options are read before the liveness check: a getter that disposes the engine is seen.
-    attention: ((q: TensorInput, k: TensorInput, v: TensorInput, raw: AttentionOptions) => {
+    attention: ((q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, raw: AttentionOptions) => {
       const options = attentionOptions(raw);
       live();
       return attention(q, k, v, options);
@@ -183,7 +130,7 @@ export function createJsAttention(): AttentionEngine {
     },
     createKVCache(options: KVCacheOptions) {
       live();
-      return createJsKVCache(options, live);
+      return createJsKVCache(options, live, arrayOf);
     },
     dispose() {
       disposed = true;
@@ -196,6 +143,7 @@ export function createJsAttention(): AttentionEngine {
 export { AttentionError } from '../errors.js';
 export type { AttentionErrorCode } from '../errors.js';
 export type {
-  Activation, AttentionEngine, AttentionOptions, AttentionWithWeights, CausalMode, KVAttendOptions, KVCache,
-  KVCacheOptions, LinearAttentionOptions, LinearState, LinearStateOptions, FeatureMap, TensorInput, WasmTensor,
+  Activation, AttentionEngine, AttentionOptions, AttentionTensor, AttentionWithWeights, CausalMode, FeatureMap,
+  Float16ArrayLike, HalfTensor, KVAppendOptions, KVAttendOptions, KVCache, KVCacheDtype, KVCacheOptions,
+  LinearAttentionOptions, LinearState, LinearStateOptions, TensorInput, WasmTensor,
 } from '../types.js';

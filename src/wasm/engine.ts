@@ -7,8 +7,6 @@
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
 import { allocateOutput, attentionOptions, dimension, isFloat32Array, isUint8Array, planAttention, weightsLength } from '../plan.js';
-import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
-import { readOptions } from '../plan-util.js';
 import type { AttentionPlan } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
@@ -17,12 +15,15 @@ import type {
 } from '../types.js';
 import { Heap } from './heap.js';
 import type { KernelExports, WasmVariant } from './loader.js';
-import { PARAMS_BYTES, ParamsBlock, writeParams } from '../params.generated.js';
-import { emptyParams, setAttentionParams } from './params.js';
+import { DTYPE_FLOAT16, DTYPE_FLOAT32, PARAMS_BYTES, ParamsBlock } from '../params.generated.js';
+import { setAttentionParams } from './params.js';
 import { createLinearOps } from './linear.js';
 import { ropeTable } from '../rope.js';
 import { splitPolicy } from './pool.js';
 import type { ThreadPool } from './pool.js';
+import { createWasmKVCache } from './kvcache.js';
+import type { ResidentCache } from './kvcache.js';
+import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
 
 const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
@@ -90,7 +91,7 @@ export function createWasmEngine(
   let kernels: KernelExports | null = initial;
   const heap = new Heap(initial.heapBase());
   const tensors = new Map<number, EngineTensor>();
-  const caches = new Set<{ invalidate(): void }>();
+  const caches = new Set<object>();
   const self = {};
   if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
@@ -155,8 +156,13 @@ export function createWasmEngine(
     return views;
   }
 
-  /** Copies an argument to `at`; a tensor already in engine memory only when `always` (its own copy to modify). */
-  function copyIn(buffer: ArrayBufferLike, at: number, arg: Resolved | Float32Array | Uint8Array | Int32Array, always = false): void {
+  /**
+   * Copies an argument to `at`; a tensor already in engine memory only when `always` (its own copy to modify). A
+   * 16-bit tensor is copied as its bits, or decoded to float32 when `asF32` (a copy RoPE rotates).
+   */
+  function copyIn(
+    buffer: ArrayBufferLike, at: number, arg: Resolved | Float32Array | Uint8Array | Int32Array, always = false, asF32 = false,
+  ): void {
     const { u8, i32, f32 } = viewsOf(buffer);
     if (!ArrayBuffer.isView(arg)) {
       if (arg.inPlace !== null) {
@@ -168,7 +174,11 @@ export function createWasmEngine(
     }
     if (isFloat32Array(arg)) f32.set(arg, at >> 2);
     else if (isUint8Array(arg)) u8.set(arg, at);
-    else i32.set(arg, at >> 2);
+    else if (isHalfTensor(arg)) {
+      const bits = halfBits(arg);
+      if (asF32) decodeHalves(bits, f32.subarray(at >> 2, (at >> 2) + bits.length) as Float32Array<ArrayBuffer>);
+      else new Uint16Array(buffer, at, bits.length).set(bits);
+    } else i32.set(arg, at >> 2);
   }
 
   /**
@@ -206,6 +216,10 @@ export function createWasmEngine(
     const buffer = kx.memory.buffer;
     if (target.inPlace) return outView(buffer, out!, outArg, length);
     const dst = result ?? outView(buffer, out!, outArg, length);
+    if (!isFloat32Array(dst) && isHalfTensor(dst)) { // a 16-bit out
+      halfBits(dst).set(new Uint16Array(buffer, target.ptr, length));
+      return dst;
+    }
     const f32 = viewsOf(buffer).f32;
     const from = target.ptr >> 2;
     if (length <= 256) { // a loop is cheaper than a view for a few rows (decode steps, tiny calls)
@@ -221,24 +235,28 @@ export function createWasmEngine(
 
   function runAttention(
     kx: KernelExports, q: Resolved, k: Resolved | null, v: Resolved | null, out: Resolved | null,
-    plan: AttentionPlan, options: { out?: unknown }, resident: { kPtr: number; vPtr: number; capacity: number } | null,
+    plan: AttentionPlan, options: { out?: unknown }, resident: ResidentCache | null,
   ): Float32Array | AttentionWithWeights {
     const { heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
     const layout = new Layout(heap.top);
     const qArray = q.array as Float32Array;
-    // RoPE rotates the call's own copies of q and k: tensors in place are copied too, never modified.
-    const qPtr = rope !== null ? layout.region(qArray.byteLength) : layout.input(q, qArray.byteLength);
+    // RoPE rotates the call's own float32 copies of q and k (16-bit ones decoded into them): tensors in place are
+    // copied too, never modified.
+    const qPtr = rope !== null ? layout.region(qArray.length * 4) : layout.input(q, qArray.byteLength);
     const kBytes = resident === null ? (k!.array as Float32Array).byteLength : 0;
-    const kPtr = resident !== null ? resident.kPtr : rope !== null ? layout.region(kBytes) : layout.input(k!, kBytes);
+    const kPtr = resident !== null ? resident.kPtr
+      : rope !== null ? layout.region((k!.array as Float32Array).length * 4) : layout.input(k!, kBytes);
     const vPtr = resident !== null ? resident.vPtr : layout.input(v!, (v!.array as Float32Array).byteLength);
     const maskBytes = mask === null ? 0 : mask.byteLength; // taken now: growing memory detaches a view of it
     const maskPtr = layout.region(maskBytes);
     const maskAt = mask === null ? null : locate(mask, 'options.mask'); // a mask in engine memory is read by offset
-    const target = outputTarget(out, layout, plan.outLength * 4, out === null ? NO_INPUTS : resident === null ? [q, k!, v!] : [q]);
+    const outBytes = plan.outLength * (plan.types.out === DTYPE_FLOAT16 ? 2 : 4);
+    const target = outputTarget(out, layout, outBytes, out === null ? NO_INPUTS : resident === null ? [q, k!, v!] : [q]);
     const wLength = plan.returnWeights ? weightsLength(plan) : 0;
     const weightsPtr = layout.region(wLength * 4);
     // The per-call arrays the score stage reads (copied by validation) and RoPE's cos/sin tables.
     const keyLengthsPtr = layout.small(plan.keyLengths), alibiPtr = layout.small(plan.alibiSlopes), sinksPtr = layout.small(plan.sinks);
+    const cacheRows = resident === null ? null : resident.rows, cacheRowsPtr = layout.small(cacheRows);
     const qTable = rope === null ? null : ropeTable(rope, rope.positionQ, L);
     const kTable = rope === null || resident !== null ? null : ropeTable(rope, rope.positionK, S);
     const qTablePtr = layout.small(qTable), kTablePtr = layout.small(kTable);
@@ -254,6 +272,11 @@ export function createWasmEngine(
     block.keyLengths = keyLengthsPtr;
     block.alibi = alibiPtr;
     block.sinks = sinksPtr;
+    block.cacheRows = cacheRowsPtr;
+    if (rope !== null) { // the rotated copies are float32
+      block.qType = DTYPE_FLOAT32;
+      block.kInType = DTYPE_FLOAT32;
+    }
     let scratchBytes = Infinity;
     if (fitsI32(S, D, Dv)) {
       viewsOf(kx.memory.buffer).u8.set(block.bytes, paramsPtr);
@@ -265,9 +288,9 @@ export function createWasmEngine(
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
     const buffer = reserve(kx, layout.end);
 
-    copyIn(buffer, qPtr, q, rope !== null);
+    copyIn(buffer, qPtr, q, rope !== null, rope !== null);
     if (resident === null) {
-      copyIn(buffer, kPtr, k!, rope !== null);
+      copyIn(buffer, kPtr, k!, rope !== null, rope !== null);
       copyIn(buffer, vPtr, v!);
     }
     if (mask !== null) {
@@ -279,9 +302,10 @@ export function createWasmEngine(
     if (plan.sinks !== null) copyIn(buffer, sinksPtr, plan.sinks);
     if (qTable !== null) copyIn(buffer, qTablePtr, qTable);
     if (kTable !== null) copyIn(buffer, kTablePtr, kTable);
+    if (cacheRows !== null) copyIn(buffer, cacheRowsPtr, cacheRows);
     if (rope !== null) {
-      kx.ropeInPlace(paramsPtr, qPtr, H, L, qTablePtr);
-      if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr);
+      kx.ropeInPlace(paramsPtr, qPtr, H, L, qTablePtr, 0);
+      if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr, 0);
     }
     const items = kx.workItems(paramsPtr);
     if (pool !== null && items > 1 && callFlops(plan) >= splitPolicy.minFlops) pool.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
@@ -327,73 +351,12 @@ export function createWasmEngine(
   }
 
   function createKVCache(options: KVCacheOptions): KVCache {
-    const kx = live();
-    const shape = planKVCache(options);
-    const { batch, kvHeads, headDim, headDimV, capacity } = shape;
-    const kBytes = 4 * batch * kvHeads * Math.ceil(capacity / 8) * 8 * headDim;
-    const vBytes = 4 * batch * kvHeads * capacity * Math.ceil(headDimV / 8) * 8;
-    if (!fitsI32(capacity, headDim, headDimV) || heap.topAfter(kBytes + vBytes) > maxBytes) throw tooBig(heap.top + kBytes + vBytes);
-    const kCache = allocateBlock(kx, kBytes + vBytes);
-    const vCache = kCache + kBytes;
-    let length = 0;
-    let disposed = false;
-    const alive = () => {
-      if (disposed) throw new AttentionError('DISPOSED', 'this KV cache was disposed');
-      return live();
-    };
-    const cache: KVCache & { invalidate(): void } = {
-      batch, kvHeads, headDim, headDimV, capacity,
-      get length() {
-        return length;
-      },
-      append(k: TensorInput, v: TensorInput) {
-        const kx = alive();
-        const rk = resolve(k, 'k');
-        const rv = resolve(v, 'v');
-        const n = planAppend(rk.array, rv.array, shape, length);
-        const rope = shape.rope;
-        const layout = new Layout(heap.top);
-        const kBytes = (rk.array as Float32Array).byteLength;
-        // With RoPE the new keys are rotated (at their positions in the cache) in a copy of their own.
-        const kPtr = rope !== null ? layout.region(kBytes) : layout.input(rk, kBytes);
-        const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
-        const table = rope === null ? null : ropeTable(rope, rope.positionK + length, n);
-        const tablePtr = table === null ? 0 : layout.region(table.byteLength);
-        const buffer = reserve(kx, layout.end);
-        copyIn(buffer, kPtr, rk, rope !== null);
-        copyIn(buffer, vPtr, rv);
-        if (table !== null) new Float32Array(buffer, tablePtr, table.length).set(table);
-        writeParams(buffer, paramsPtr, {
-          ...emptyParams(), k: kPtr, v: vPtr, B: batch, KVH: kvHeads, S: n, D: headDim, Dv: headDimV,
-          capacity, cacheK: kCache, cacheV: vCache, cachePos: length, bshd: shape.bshd ? 1 : 0,
-          ropeDims: rope?.dims ?? 0, ropeInterleaved: rope?.interleaved ? 1 : 0,
-        });
-        if (rope !== null) kx.ropeInPlace(paramsPtr, kPtr, kvHeads, n, tablePtr);
-        kx.kvAppend(paramsPtr);
-        length += n;
-      },
-      attend: ((q: TensorInput, raw: KVAttendOptions) => {
-        const options = readOptions<KVAttendOptions>(raw, KV_ATTEND_OPTIONS);
-        const kx = alive();
-        const rq = resolve(q, 'q');
-        const ro = options?.out === undefined ? null : resolve(options.out, 'options.out');
-        const plan = planAttend(rq.array, ro?.array, options, shape, length);
-        return runAttention(kx, rq, null, null, ro, plan, options, { kPtr: kCache, vPtr: vCache, capacity });
-      }) as KVCache['attend'],
-      reset() {
-        alive();
-        length = 0;
-      },
-      dispose() {
-        if (disposed) return;
-        disposed = true;
-        caches.delete(cache);
-        if (kernels !== null) heap.release(kCache, kBytes + vBytes);
-      },
-      invalidate() {
-        disposed = true;
-      },
-    };
+    const cache = createWasmKVCache({
+      live, resolve, reserve, allocateBlock, tooBig, heap, paramsPtr, maxBytes,
+      attend: (kx, rq, ro, plan, options, resident) => runAttention(kx, rq, null, null, ro, plan, options, resident),
+      forget: (c) => caches.delete(c),
+      alive: () => kernels !== null,
+    }, options);
     caches.add(cache);
     return cache;
   }
@@ -419,7 +382,7 @@ export function createWasmEngine(
       }
       for (const t of tensors.values()) t.invalidate();
       tensors.clear();
-      for (const c of caches) c.invalidate();
+      for (const c of caches) (c as { invalidate(): void }).invalidate();
       caches.clear();
     },
   };

@@ -18,10 +18,18 @@ export interface KernelExports {
   workItems(params: number): number;
   /** Runs work items first … first + count − 1 of the attention call at `params`. */
   attention(first: number, count: number, fresh: number, params: number, scratch: number): void;
-  /** Appends the tokens at params.k / params.v to the cache at params.cacheK / params.cacheV. */
-  kvAppend(params: number): void;
-  /** Rotates x (B, heads, seq, D) in place by the cos/sin table at `table` (RoPE; dims and pairing from params). */
-  ropeInPlace(params: number, x: number, heads: number, seq: number, table: number): void;
+  /**
+   * Appends the tokens at params.k / params.v to the cache at params.cacheK / params.cacheV (scratch: D + Dv
+   * floats); returns 0, or without writing 1 / 2 when k / v holds a NaN or ±∞ for a float16 or int8 cache.
+   */
+  kvAppend(params: number, scratch: number): number;
+  /** Bytes of one (row, kv head) of the cache described by params: keys (part 0), values (1), their scales (2, 3). */
+  kvLayout(params: number, part: number): number;
+  /**
+   * Rotates x (B, heads, seq, D) in place by the cos/sin table at `table` (RoPE; dims and pairing from params),
+   * batch row b by the table tableStride·b bytes on (0: one table).
+   */
+  ropeInPlace(params: number, x: number, heads: number, seq: number, table: number, tableStride: number): void;
   /** Scratch bytes of the linear-attention call at `params`. */
   linearScratchBytes(params: number): number;
   /** Runs the linear-attention call at `params` (its state, if any, at params.linearState). */

@@ -18,7 +18,7 @@ import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'vite';
 import { startServer } from '../../demo/serve.mjs';
-import { HERE, ROOT, SMOKE_MODULES, createConsumer, finish, removeConsumer } from './consumer.mjs';
+import { HERE, ROOT, SMOKE_MODULES, cacheSummary, createConsumer, finish, removeConsumer } from './consumer.mjs';
 import { checkDemo } from './demo-check.mjs';
 import { THREADS, selectEngines, waitFor, withSession } from './engines/index.mjs';
 
@@ -58,7 +58,7 @@ async function smokePage(session, url, { picks, isolated, threads, webAssembly =
   const t = r.threads === 'ok'
     ? `threads ok (${r.threadChecks} checks identical to 1 thread, worst error ${r.threadWorstError.toExponential(2)})`
     : `threads ${r.threads}`;
-  return `picked ${r.picked}; ${r.checks} checks over ${r.supported.join(', ')}; worst error ${r.worstError.toExponential(2)}; ${t}`;
+  return `picked ${r.picked}; ${r.checks} checks over ${r.supported.join(', ')}; worst error ${r.worstError.toExponential(2)}; ${cacheSummary(r)}; ${t}`;
 }
 
 /** Builds the Vite app once; returns a description of the bundle. */

@@ -14,7 +14,7 @@ export const HERE = join(ROOT, 'test/runtimes');
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 
 /** The smoke suite's modules: copied side by side, so smoke.mjs imports the others by the same relative path. */
-export const SMOKE_MODULES = ['smoke.mjs', 'cases.mjs', 'reference.mjs'];
+export const SMOKE_MODULES = ['smoke.mjs', 'smoke-kv.mjs', 'cases.mjs', 'reference.mjs', 'quantize.mjs'];
 
 /** Packs the repo (dist/ must be built) and installs the tarball into a new directory; returns its path. */
 export function createConsumer(files = [...SMOKE_MODULES, 'entry.mjs']) {
@@ -44,3 +44,11 @@ export function finish(suite, results) {
 }
 
 export { mkdirSync, readdirSync };
+
+/** The smoke result's KV-cache part in words: worst float16 / int8 error over the backends, 16-bit arrays checked. */
+export function cacheSummary(r) {
+  const all = Object.values(r.caches ?? {});
+  if (all.length === 0) return 'no cache checks';
+  const worst = (d) => Math.max(...all.map((c) => c.worst[d] ?? 0)).toExponential(1);
+  return `float16 / int8 caches within ${worst('float16')} / ${worst('int8')} of max |out|, 16-bit tensors as ${all[0].halfTensors}`;
+}

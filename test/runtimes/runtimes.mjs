@@ -4,7 +4,7 @@
 // a threaded engine that differs from a single-threaded one fails the run.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, createConsumer, finish, removeConsumer } from './consumer.mjs';
+import { ROOT, cacheSummary, createConsumer, finish, removeConsumer } from './consumer.mjs';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 const bin = (name) => join(ROOT, 'node_modules/.bin', name);
@@ -38,7 +38,7 @@ try {
         ? `threads ok (${r.threadChecks} checks identical to 1 thread, worst error ${r.threadWorstError.toExponential(2)})`
         : `threads ${r.threads}`;
       const ok = (r.threads === 'ok') === rt.threads;
-      results.push({ ok, name, detail: `picked ${r.picked}; ${r.checks} checks over ${r.supported.join(', ')}; worst error ${r.worstError.toExponential(2)}; ${threads}` });
+      results.push({ ok, name, detail: `picked ${r.picked}; ${r.checks} checks over ${r.supported.join(', ')}; worst error ${r.worstError.toExponential(2)}; ${cacheSummary(r)}; ${threads}` });
     } else {
       results.push({ ok: false, name, detail: `exit ${run.status} ${run.error ?? ''}\n${run.stdout}\n${run.stderr}` });
     }

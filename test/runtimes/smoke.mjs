@@ -8,6 +8,7 @@
 // 'unavailable: <reason>'.
 
 import { cases, closeTo, linearCases, random, referenceAttention, referenceLinear, threadCases } from './cases.mjs';
+import { checkCaches } from './smoke-kv.mjs';
 
 /** Which backends each runtime must support, by the backend `'auto'` picks. */
 const SUPPORTED_BY_PICK = {
@@ -69,6 +70,7 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
   const activations = Array.isArray(pkg.ACTIVATIONS) ? pkg.ACTIVATIONS : ['softmax'];
   const all = cases(activations);
   const checks = [];
+  const caches = {}; // per backend: float16/int8 cache errors, which 16-bit arrays were checked
   for (const backend of supported) {
     const engine = backend === picked ? auto : await pkg.createAttention({ backend });
     check(engine.backend === backend, `asked for ${backend}, got ${engine.backend}`);
@@ -80,6 +82,7 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
       checks.push({ backend, name, err });
     }
     checkLinear(pkg, engine, `${label} ${backend}`, checks);
+    caches[backend] = checkCaches(pkg, engine, `${label} ${backend}`);
     // Bad input: a typed error, and the engine still works afterwards.
     const { o, q, k, v } = all[0];
     let error = thrown(() => engine.attention(q.subarray(1), k, v, o));
@@ -93,7 +96,7 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
   const worst = Math.max(...checks.map((c) => c.err));
   const threaded = await runThreads(pkg, { picked, label, activations, expectThreads });
   return {
-    label, picked, supported, activations: [...activations], checks: checks.length, worstError: worst,
+    label, picked, supported, activations: [...activations], checks: checks.length, worstError: worst, caches,
     threads: threaded.status, threadChecks: threaded.checks, threadWorstError: threaded.worstError,
   };
 }

@@ -3,7 +3,8 @@
 import {
   ACTIVATIONS, AttentionError, BACKENDS, createAttention, createJsAttention, isBackendSupported,
   type Activation, type AttentionEngine, type AttentionErrorCode, type AttentionOptions, type AttentionWithWeights,
-  type BackendName, type CausalMode, type EngineOptions, type FeatureMap, type LinearAttentionOptions, type LinearState,
+  type BackendName, type CausalMode, type EngineOptions, type FeatureMap, type HalfTensor, type KVCache, type KVCacheDtype,
+  type LinearAttentionOptions, type LinearState,
 } from 'wasm-attention';
 import { attention as attentionJs } from 'wasm-attention/js';
 
@@ -33,6 +34,17 @@ const outLinear: Float32Array = engine.linearAttention(q, k, v, linear);
 const folded: number = state.length;
 state.dispose();
 
+// KV caches: dtypes, ragged rows, rolling windows; 16-bit tensors, and a 16-bit out typed as what it is.
+const dtype: KVCacheDtype = 'int8';
+const cache: KVCache = engine.createKVCache({ batch: 2, kvHeads: 2, headDim: 8, capacity: 16, dtype, window: 8 });
+cache.append(new Uint16Array(32), new Float32Array(32), { rows: [1] });
+const lengths: Int32Array = cache.lengths;
+const q16: HalfTensor = new Uint16Array(16);
+const attended: Float32Array = cache.attend(q16, { heads: 2, seqQ: 1, rows: [1] });
+const out16: Uint16Array = cache.attend(q16, { heads: 2, seqQ: 1, rows: [1], out: new Uint16Array(16) });
+const bytes: number = cache.bytes;
+cache.reset(1);
+
 try {
   engine.attention(q, k, v, options);
 } catch (error) {
@@ -61,8 +73,12 @@ await createAttention({ backend: 'webgpu' });
 engine.backend = 'js';
 // @ts-expect-error not an error code
 const badCode: AttentionErrorCode = 'OOPS';
+// @ts-expect-error unknown cache dtype
+engine.createKVCache({ batch: 1, kvHeads: 1, headDim: 8, capacity: 4, dtype: 'int4' });
+// @ts-expect-error an Int16Array is not a 16-bit float tensor
+cache.attend(new Int16Array(16), { heads: 2, seqQ: 1 });
 // @ts-expect-error unknown feature map
 engine.linearAttention(q, k, v, { ...linear, featureMap: 'relu' });
 
 engine.dispose();
-export { backend, badCode, folded, names, out, outJs, outLinear, supported, sync, weights, activations };
+export { attended, backend, badCode, bytes, folded, lengths, names, out, out16, outJs, outLinear, supported, sync, weights, activations };
