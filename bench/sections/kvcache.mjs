@@ -2,20 +2,13 @@
 // float16 and int8 caches on 1 and 2 threads, and onnxruntime-web's S4 call, all in interleaved rounds of one run;
 // each dtype's error against float64 on S4; cache bytes, and the contexts that fit in 4 GiB for a 32-layer,
 // 8-kv-head, headDim-128 model.
-import { Bench } from 'tinybench';
+import { fixedMedian } from './timing.mjs';
 import { SHAPES, inputsFor, optionsOf, referenceAttention } from '../../test/runtimes/cases.mjs';
 
 const DTYPES = ['float32', 'float16', 'int8'];
 
-/** Median ms of `fn` over a fixed number of iterations. */
-async function median(fn, iterations) {
-  const bench = new Bench({ time: 0, iterations, warmupIterations: 3 });
-  bench.add('x', fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`${r.state} ${r.error ?? ''}`);
-  return r.latency.p50;
-}
+/** Median ms of `fn` over `iterations` runs after 3 warm-up runs. */
+const median = (fn, iterations) => fixedMedian(fn, iterations, 3);
 
 /** Tokens [from, to) of a (1, H, S, D) tensor. */
 function tokens(x, H, S, D, from, to) {

@@ -1,25 +1,15 @@
 // The options real models need (issue 9), each timed against the call without it in interleaved rounds on one
 // engine, so the ratio comes from one time window: a sliding window against plain causal attention at long
 // context, a packed-documents (block-diagonal) mask against no mask, and the cost of ALiBi, sinks and RoPE on S2.
-import { Bench } from 'tinybench';
 import { random, referenceAttention, relativeError, SHAPES, inputsFor, optionsOf } from '../../test/runtimes/cases.mjs';
-
-/** Median ms of `fn` over tinybench's samples (a fixed number of iterations). */
-async function median(fn, iterations) {
-  const bench = new Bench({ time: 0, iterations, warmupIterations: 1 });
-  bench.add('x', fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`${r.state} ${r.error ?? ''}`);
-  return r.latency.p50;
-}
+import { fixedMedian } from './timing.mjs';
 
 /** Base and variant in `rounds` interleaved rounds; each keeps its median round. */
 async function ab(base, variant, iterations, rounds = 3) {
   const a = [], b = [];
   for (let r = 0; r < rounds; r++) {
-    a.push(await median(base, iterations));
-    b.push(await median(variant, iterations));
+    a.push(await fixedMedian(base, iterations));
+    b.push(await fixedMedian(variant, iterations));
   }
   const mid = (x) => x.sort((p, q) => p - q)[x.length >> 1];
   return { base: mid(a), variant: mid(b) };

@@ -15,6 +15,16 @@ export async function medianMs(name, fn, slow = false) {
   return { ms: result.latency.p50, samples: result.latency.samplesCount ?? bench.tasks[0].runs };
 }
 
+/** Median ms of `fn` over exactly `iterations` runs (after `warmup`), for A/B rounds of a fixed length. */
+export async function fixedMedian(fn, iterations, warmup = 1) {
+  const bench = new Bench({ time: 0, iterations, warmupIterations: warmup });
+  bench.add('x', fn);
+  await bench.run();
+  const r = bench.tasks[0].result;
+  if (r.state !== 'completed') throw new Error(`${r.state} ${r.error ?? ''}`);
+  return r.latency.p50;
+}
+
 /** Each function's better round median over `rounds` interleaved rounds, with the samples of all rounds. */
 export async function interleaved(fns, { rounds = 2, slow = false, name = 'x' } = {}) {
   const best = fns.map(() => ({ ms: Infinity, samples: 0 }));
