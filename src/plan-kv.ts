@@ -74,6 +74,19 @@ function rowsOf(value: unknown, batch: number, distinct: boolean, name: string):
   return Int32Array.from(list as number[]);
 }
 
+/** `cache.reset(row?)` on the rows' lengths, for both backends: every row, or one validated row. */
+export function resetLengths(lengths: Int32Array, row: unknown): void {
+  if (row === undefined) {
+    lengths.fill(0);
+    return;
+  }
+  const batch = lengths.length;
+  if (typeof row !== 'number' || !Number.isInteger(row) || row < 0 || row >= batch) {
+    throw new AttentionError('INVALID_OPTION', `must be a row from 0 to ${batch - 1}, got ${String(row)}`, 'row');
+  }
+  lengths[row] = 0;
+}
+
 /** A validated append: n tokens for each of `rows`, the first at `positions` (their lengths). */
 export interface AppendPlan {
   readonly n: number;

@@ -6,7 +6,7 @@ import { AttentionError } from '../errors.js';
 import { decodeHalves, halfBits, halfToNumber, isHalfTensor, numberToCacheHalf, numberToHalf, roundEven } from '../half.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32 } from '../params.generated.js';
 import { allocateOutput, overlaps, weightsLength } from '../plan.js';
-import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
+import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache, resetLengths } from '../plan-kv.js';
 import type { KVCacheShape } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import { rotated } from '../rope.js';
@@ -179,11 +179,7 @@ export function createJsKVCache(options: KVCacheOptions, engineAlive: () => void
     attend: attend as KVCache['attend'],
     reset(row?: number) {
       alive();
-      if (row === undefined) return void lengths.fill(0);
-      if (typeof row !== 'number' || !Number.isInteger(row) || row < 0 || row >= batch) {
-        throw new AttentionError('INVALID_OPTION', `must be a row from 0 to ${batch - 1}, got ${String(row)}`, 'row');
-      }
-      lengths[row] = 0;
+      resetLengths(lengths, row);
     },
     dispose() {
       disposed = true;

@@ -5,7 +5,7 @@ import { AttentionError } from '../errors.js';
 import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, writeParams } from '../params.generated.js';
 import type { AttentionPlan } from '../plan.js';
-import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache } from '../plan-kv.js';
+import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache, resetLengths } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import { ropeTable, rotated } from '../rope.js';
 import type { Resolved } from '../tensors.js';
@@ -149,14 +149,7 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
 
   function reset(row?: number): void {
     alive();
-    if (row === undefined) {
-      lengths.fill(0);
-      return;
-    }
-    if (typeof row !== 'number' || !Number.isInteger(row) || row < 0 || row >= batch) {
-      throw new AttentionError('INVALID_OPTION', `must be a row from 0 to ${batch - 1}, got ${String(row)}`, 'row');
-    }
-    lengths[row] = 0;
+    resetLengths(lengths, row);
   }
 
   const cache = {
