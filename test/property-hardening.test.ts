@@ -85,18 +85,23 @@ function describeCall(o: AttentionOptions): string {
   return JSON.stringify({ ...o, mask: o.mask ? `${o.mask.constructor.name}(${o.mask.length})` : undefined });
 }
 
-/** Runs a valid call on one engine and checks output (and weights) against the float64 reference. */
+/**
+ * Runs a valid call on one engine and checks output (and weights) against the float64 reference, allowing each
+ * element the reference's bound for float32 score rounding: random scores can land where the maths itself is
+ * ill-conditioned ('squared' with a score near √ε moves its weight by up to δs/√ε), and no float32 kernel can do
+ * better there.
+ */
 function checkValid(name: string, engine: AttentionEngine, { q, k, v, options }: Call): void {
-  const want = referenceWithWeights(q, k, v, options);
+  const want = referenceWithWeights(q, k, v, options, { bound: true });
   const label = `${name} ${describeCall(options)}`;
   if (options.returnWeights) {
     const got = engine.attention(q, k, v, { ...options, returnWeights: true });
-    expectClose(got.output, want.output, label);
-    expectClose(got.weights, want.weights, `${label} weights`);
+    expectClose(got.output, want.output, label, want.outputBound);
+    expectClose(got.weights, want.weights, `${label} weights`, want.weightsBound);
   } else {
     const got = engine.attention(q, k, v, options);
     expect(got).toBeInstanceOf(Float32Array);
-    expectClose(got, want.output, label);
+    expectClose(got, want.output, label, want.outputBound);
   }
 }
 

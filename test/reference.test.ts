@@ -249,5 +249,60 @@ describe('shared helpers', () => {
     expect(closeTo([1 + 2e-5], [1])).toMatchObject({ ok: false });
     expect(closeTo([1000.005], [1000])).toMatchObject({ ok: true });
     expect(closeTo([NaN], [NaN]).ok).toBe(false);
+    // with a bound, element i may be off by bound[i] more
+    expect(closeTo([1.5, 2], [1, 2], [0.5, 0]).ok).toBe(true);
+    expect(closeTo([1.5, 2], [1, 2], [0.4, 0]).ok).toBe(false);
+    expect(closeTo([1, 2 + 2e-5], [1, 2], [1, 0]).ok).toBe(false);
+    expect(closeTo([1], [1], [0, 0]).ok).toBe(false);
+  });
+});
+
+describe('score-rounding bound', () => {
+  /** The same call in float32 arithmetic, keys' products summed in `order`, then the float64 activation and P·V. */
+  function float32Scores(q: Float32Array, k: Float32Array, v: Float32Array, o: RefOptions, order: 'forward' | 'backward') {
+    const f = Math.fround, D = o.headDim, scale = f(1 / Math.sqrt(D));
+    const mask = o.mask as Float32Array;
+    const s: number[][] = [];
+    for (let i = 0; i < o.seqQ; i++) {
+      const row: number[] = [];
+      for (let j = 0; j < o.seqK; j++) {
+        let x = 0;
+        for (let n = 0; n < D; n++) {
+          const d = order === 'forward' ? n : D - 1 - n;
+          x = f(x + f(q[i * D + d]! * k[j * D + d]!));
+        }
+        row.push(f(f(x * scale) + mask[i * o.seqK + j]!));
+      }
+      s.push(row);
+    }
+    // on q = 0 each score is exactly its float mask entry: feed the float32 scores back as the mask
+    const zero = new Float32Array(q.length);
+    return referenceAttention(zero, k, v, { ...o, mask: Float32Array.from(s.flat()) });
+  }
+
+  test("'squared' with a score near √ε: the bound is large where the maths is ill-conditioned and covers float32", () => {
+    const o = { ...one, seqQ: 2, seqK: 1, headDim: 20, headDimV: 1, activation: 'squared' as const };
+    const { q, k, v } = inputs(o, 5);
+    // row 0's mask cancels its scaled dot product down to ≈ 4e-4 (s² ≈ 0.16·ε); row 1 keeps a moderate score
+    let dot = 0;
+    for (let d = 0; d < 20; d++) dot += q[d]! * k[d]!;
+    const mask = Float32Array.from([-dot / Math.sqrt(20) + 4e-4, 0.5]);
+    const call = { ...o, mask, maskShape: [2, 1] };
+    const { output, outputBound } = referenceWithWeights(q, k, v, call, { bound: true });
+    expect(outputBound[0]).toBeGreaterThan(1e-5); // beyond the plain tolerance: float32 cannot do better
+    expect(outputBound[1]).toBeLessThan(1e-9);
+    for (const order of ['forward', 'backward'] as const) {
+      const got = float32Scores(q, k, v, call, order);
+      for (let i = 0; i < 2; i++) expect(Math.abs(got[i]! - output[i]!)).toBeLessThanOrEqual(outputBound[i]!);
+    }
+  });
+
+  test('softmax, well conditioned: the bound stays far below the suite tolerance', () => {
+    const o = { ...one, heads: 2, seqQ: 9, seqK: 70, headDim: 24, softcap: 5, mask: random(9 * 70, 3), maskShape: [9, 70] };
+    const { q, k, v } = inputs(o, 2);
+    const { outputBound, weightsBound } = referenceWithWeights(q, k, v, o, { bound: true });
+    expect(Math.max(...outputBound)).toBeLessThan(2e-6);
+    expect(Math.max(...weightsBound)).toBeLessThan(2e-6);
+    expect(Math.min(...outputBound)).toBeGreaterThan(0);
   });
 });

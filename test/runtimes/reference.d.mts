@@ -41,9 +41,11 @@ export type LinearRefOptions = Omit<RefOptions, 'mask' | 'maskShape' | 'activati
 };
 
 export function referenceWithWeights(q: Float32Array, k: Float32Array, v: Float32Array, o: RefOptions): { output: Float64Array; weights: Float64Array };
+/** With the float32 score-rounding bound per output and weight element (O(S²) per row). */
+export function referenceWithWeights(q: Float32Array, k: Float32Array, v: Float32Array, o: RefOptions, how: { bound: true }): { output: Float64Array; weights: Float64Array; outputBound: Float64Array; weightsBound: Float64Array };
 export function referenceAttention(q: Float32Array, k: Float32Array, v: Float32Array, o: RefOptions): Float64Array;
 export function referenceLinear(q: Float32Array, k: Float32Array, v: Float32Array, o: LinearRefOptions): Float64Array;
 export function maxAbsError(got: ArrayLike<number>, want: ArrayLike<number>): number;
 export function tolerance(want: ArrayLike<number>): number;
-export function closeTo(got: ArrayLike<number>, want: ArrayLike<number>): { err: number; tol: number; ok: boolean };
+export function closeTo(got: ArrayLike<number>, want: ArrayLike<number>, bound?: ArrayLike<number>): { err: number; tol: number; ok: boolean };
 export function relativeError(got: ArrayLike<number>, ref: ArrayLike<number>): number;

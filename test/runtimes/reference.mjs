@@ -120,8 +120,21 @@ function activate(s, o, h) {
   }
 }
 
-/** Float64 attention: `{ output, weights }` (output in the layout of q, weights [B, H, L, S]). */
-export function referenceWithWeights(q, k, v, o) {
+/** Float32's unit roundoff. */
+const U = 2 ** -24;
+
+/**
+ * Float64 attention: `{ output, weights }` (output in the layout of q, weights [B, H, L, S]).
+ *
+ * With `{ bound: true }` it also returns `outputBound` and `weightsBound`: per element, how far a correct float32
+ * kernel may land from the float64 result because its scores are rounded to float32. Each score s_j carries an
+ * error δ_j ≤ (D + 2)·u·|scale|·Σ_d |q_d k_d| (the dot product, the scaling, RoPE) + 4e-7·|s| (soft-capping's
+ * tanh, vmath.ts vtanh) + u·(|s| + |ALiBi| + |mask|) (each addition); the bound is Σ_j max over ±δ_j of the change
+ * of the row's weights (and of weights · v) when s_j alone moves by δ_j. It is negligible where the row is well
+ * conditioned (softmax moves by at most δ/4 per unit of |v|) and large only where the maths is: 'squared' with
+ * scores near √ε, where s_j² / (Σs² + ε) changes by up to δ/√ε. Costs O(S²) per row: for small property tests.
+ */
+export function referenceWithWeights(q, k, v, o, { bound = false } = {}) {
   const { batch: B, heads: H, seqQ: L, seqK: S, headDim: D } = o;
   const KVH = o.kvHeads ?? H;
   const Dv = o.headDimV ?? D;
@@ -132,7 +145,10 @@ export function referenceWithWeights(q, k, v, o) {
   if (o.sinks && (o.activation ?? 'softmax') !== 'softmax') throw new Error('reference: sinks need softmax');
   const output = new Float64Array(B * H * L * Dv);
   const weights = new Float64Array(B * H * L * S);
+  const outputBound = bound ? new Float64Array(output.length) : undefined;
+  const weightsBound = bound ? new Float64Array(weights.length) : undefined;
   const s = new Float64Array(S);
+  const err = new Float64Array(S); // δ_j: float32 rounding error of score j
   for (let b = 0; b < B; b++) {
     const len = o.keyLengths ? o.keyLengths[b] : S; // keys j < len take part
     const off = len - L; // query i is aligned with key i + off
@@ -146,14 +162,31 @@ export function referenceWithWeights(q, k, v, o) {
         for (let i = 0; i < L; i++) {
           // q_i (1, D) · kᵀ (D, S) -> s (1, S), then softcap, ALiBi, mask, exclusions
           for (let j = 0; j < S; j++) {
-            let x = 0;
-            for (let d = 0; d < D; d++) x += q_[i * D + d] * k_[j * D + d];
+            let x = 0, magnitude = 0;
+            for (let d = 0; d < D; d++) {
+              const p = q_[i * D + d] * k_[j * D + d];
+              x += p;
+              magnitude += Math.abs(p);
+            }
             x *= scale;
-            if (o.softcap !== undefined) x = o.softcap * Math.tanh(x / o.softcap);
-            if (o.alibiSlopes) x += -o.alibiSlopes[h] * Math.abs(i + off - j);
-            if (o.mask instanceof Float32Array) x += maskAt(o.mask, shape, b, h, i, j);
+            let e = (D + 2) * U * Math.abs(scale) * magnitude;
+            if (o.softcap !== undefined) {
+              x = o.softcap * Math.tanh(x / o.softcap); // tanh' ≤ 1 carries the dot product's error through
+              e += 4e-7 * Math.abs(x);
+            }
+            if (o.alibiSlopes) {
+              const a = -o.alibiSlopes[h] * Math.abs(i + off - j);
+              x += a;
+              e += U * (Math.abs(x) + Math.abs(a));
+            }
+            if (o.mask instanceof Float32Array) {
+              const m = maskAt(o.mask, shape, b, h, i, j);
+              x += m;
+              e += U * (Math.abs(x) + Math.abs(m));
+            }
             const dropped = !visible(i, j, off, len, o) || (o.mask instanceof Uint8Array && maskAt(o.mask, shape, b, h, i, j) === 0);
             s[j] = dropped ? -Infinity : x;
+            err[j] = e;
           }
           const w = activate(s, o, h); // (1, S)
           weights.set(w, ((b * H + h) * L + i) * S);
@@ -164,11 +197,39 @@ export function referenceWithWeights(q, k, v, o) {
             for (let j = 0; j < S; j++) if (w[j] !== 0) acc += w[j] * v_[j * Dv + c];
             output[at + c] = acc;
           }
+          if (bound) roundingBound(s, err, w, v_, Dv, o, h, outputBound, at, weightsBound, ((b * H + h) * L + i) * S);
         }
       }
     }
   }
-  return { output, weights };
+  return bound ? { output, weights, outputBound, weightsBound } : { output, weights };
+}
+
+/**
+ * Adds to outputBound[at …] and weightsBound[wat …] the change of one row's weights w (and of w · v) when each
+ * finite score s_j alone moves by ±err[j]: the score-rounding part of referenceWithWeights' bound.
+ */
+function roundingBound(s, err, w, v_, Dv, o, h, outputBound, at, weightsBound, wat) {
+  const S = s.length;
+  for (let j = 0; j < S; j++) {
+    if (!Number.isFinite(s[j]) || err[j] === 0) continue;
+    const sj = s[j];
+    const dOut = new Float64Array(Dv);
+    const dW = new Float64Array(S);
+    for (const step of [err[j], -err[j]]) {
+      s[j] = sj + step;
+      const moved = activate(s, o, h);
+      for (let t = 0; t < S; t++) dW[t] = Math.max(dW[t], Math.abs(moved[t] - w[t]));
+      for (let c = 0; c < Dv; c++) {
+        let d = 0;
+        for (let t = 0; t < S; t++) if (moved[t] !== w[t]) d += (moved[t] - w[t]) * v_[t * Dv + c];
+        dOut[c] = Math.max(dOut[c], Math.abs(d));
+      }
+    }
+    s[j] = sj;
+    for (let t = 0; t < S; t++) weightsBound[wat + t] += dW[t];
+    for (let c = 0; c < Dv; c++) outputBound[at + c] += dOut[c];
+  }
 }
 
 /** Float64 attention output only. */
@@ -247,10 +308,24 @@ export function tolerance(want) {
   return 1e-5 * peak;
 }
 
-/** `{ err, tol, ok }`: whether `got` is within `tolerance(want)` of `want` (NaN anywhere fails). */
-export function closeTo(got, want) {
-  const err = maxAbsError(got, want);
+/**
+ * `{ err, tol, ok }`: whether `got` is within `tolerance(want)` of `want` (NaN anywhere fails). With `bound`
+ * (referenceWithWeights' outputBound or weightsBound) element i may also be off by bound[i]; then `err` is the
+ * largest |got − want| − bound and `tol` stays the plain tolerance.
+ */
+export function closeTo(got, want, bound) {
   const tol = tolerance(want);
+  if (!bound) {
+    const err = maxAbsError(got, want);
+    return { err, tol, ok: err <= tol };
+  }
+  if (got.length !== want.length || bound.length !== want.length) return { err: NaN, tol, ok: false };
+  let err = -Infinity;
+  for (let i = 0; i < got.length; i++) {
+    const d = Math.abs(got[i] - want[i]) - bound[i];
+    if (Number.isNaN(d)) return { err: NaN, tol, ok: false };
+    if (d > err) err = d;
+  }
   return { err, tol, ok: err <= tol };
 }
 
