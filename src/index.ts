@@ -15,7 +15,10 @@ import type { AttentionEngine, BackendName, BackendRequest, EngineOptions } from
 import { createWasmEngine, memoryLimit } from './wasm/engine.js';
 import { compiledThreadedModule, instantiate } from './wasm/loader.js';
 import { createPool, threadsAvailable } from './wasm/pool.js';
-import { instantiateShared } from './wasm/work.js';
+import { DEFAULT_SPIN_MS, instantiateShared } from './wasm/work.js';
+import { describe, readOptions } from './plan-util.js';
+
+const ENGINE_OPTIONS: ReadonlySet<string> = new Set(['backend', 'maxMemoryBytes', 'threads', 'spinMs']);
 
 const REQUESTS: Readonly<Record<BackendRequest, readonly BackendName[]>> = {
   auto: ['wasm-relaxed-simd', 'wasm-simd', 'js'],
@@ -34,15 +37,10 @@ const REQUESTS: Readonly<Record<BackendRequest, readonly BackendName[]>> = {
  *   (no SharedArrayBuffer, workers that fail to start), `'INVALID_OPTION'` for an unknown backend or option, or
  *   threads with the JS backend.
  */
-export async function createAttention(options: EngineOptions = {}): Promise<AttentionEngine> {
-  if (typeof options !== 'object' || options === null) {
-    throw new AttentionError('INVALID_TYPE', 'must be an options object', 'options');
-  }
-  for (const key of Object.keys(options)) {
-    if (key !== 'backend' && key !== 'maxMemoryBytes' && key !== 'threads') {
-      throw new AttentionError('INVALID_OPTION', 'unknown option', `options.${key}`);
-    }
-  }
+export async function createAttention(engineOptions: EngineOptions = {}): Promise<AttentionEngine> {
+  // One read of each option (getters and prototypes honoured, unknown names anywhere on the chain refused), as
+  // for the options of a call.
+  const options = readOptions<EngineOptions>(engineOptions, ENGINE_OPTIONS);
   const request = options.backend === undefined ? 'auto' : options.backend;
   const candidates = Object.hasOwn(REQUESTS, request) ? REQUESTS[request] : undefined;
   if (candidates === undefined) {
@@ -52,7 +50,8 @@ export async function createAttention(options: EngineOptions = {}): Promise<Atte
   }
   const maxBytes = memoryLimit(options.maxMemoryBytes);
   const threads = threadCount(options.threads);
-  if (threads > 1) return createThreadedEngine(request, candidates, maxBytes, threads);
+  const spinMs = spinTime(options.spinMs);
+  if (threads > 1) return createThreadedEngine(request, candidates, maxBytes, threads, spinMs);
   for (const name of candidates) {
     if (!isBackendSupported(name)) continue;
     if (name === 'js') return createJsAttention();
@@ -73,9 +72,18 @@ function threadCount(value: unknown): number {
   return value;
 }
 
+/** Validates `options.spinMs`: a number of milliseconds from 0 to 1000. */
+function spinTime(value: unknown): number {
+  if (value === undefined) return DEFAULT_SPIN_MS;
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1000)) {
+    throw new AttentionError('INVALID_OPTION', `must be a number of milliseconds from 0 to 1000, got ${describe(value)}`, 'options.spinMs');
+  }
+  return value;
+}
+
 /** A wasm engine whose calls are shared by `threads` threads on one shared memory. */
 async function createThreadedEngine(
-  request: BackendRequest, candidates: readonly BackendName[], maxBytes: number, threads: number,
+  request: BackendRequest, candidates: readonly BackendName[], maxBytes: number, threads: number, spinMs: number,
 ): Promise<AttentionEngine> {
   if (request === 'js') {
     throw new AttentionError('INVALID_OPTION', 'threads need a wasm backend; the JS backend is single-threaded', 'options.threads');
@@ -97,7 +105,7 @@ async function createThreadedEngine(
         'options.threads');
     }
     const kernels = await instantiateShared(module, memory);
-    const pool = await createPool(module, memory, threads);
+    const pool = await createPool(module, memory, threads, spinMs);
     return createWasmEngine(kernels, name, maxBytes, pool);
   }
   throw new AttentionError('BACKEND_UNAVAILABLE',

@@ -290,6 +290,15 @@ export interface EngineOptions {
    * Linear attention and KV-cache appends run on the calling thread. Wasm backends only.
    */
   threads?: number;
+  /**
+   * With `threads > 1`: how long, in milliseconds, an idle thread spins for the next call (a worker) or for the
+   * workers' last items (the caller) before it blocks in `Atomics.wait` (default 0.5, from 0 to 1000). Spinning
+   * saves the wake-up system calls between back-to-back calls (tens of µs each on a busy machine) at the price of
+   * up to `spinMs` of one core's time per worker after each call; 0 blocks at once (lowest idle CPU, e.g. on
+   * battery). A browser's main thread cannot block, so there the caller always spins for the workers. Ignored
+   * without threads.
+   */
+  spinMs?: number;
 }
 
 /** An attention engine: one backend, its memory, and the calls that use them. */

@@ -5,8 +5,8 @@
 import { AttentionError } from '../errors.js';
 import type { KernelExports } from './loader.js';
 import {
-  CALLER_ASLEEP, FAILED, GENERATION, ITEMS, NEXT_ITEM, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, SLEEPERS, STOP, createControl,
-  runItems, spinWhile,
+  CALLER_ASLEEP, DEFAULT_SPIN_MS, FAILED, GENERATION, ITEMS, NEXT_ITEM, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, SLEEPERS,
+  STOP, createControl, runItems, spinWhile,
 } from './work.js';
 import type { WorkerInit } from './work.js';
 
@@ -28,6 +28,8 @@ export interface ThreadPool {
   run(kx: KernelExports, params: number, items: number, scratch: number, scratchStride: number): void;
   /** Stops and terminates the workers. Idempotent. */
   stop(): void;
+  /** Workers blocked in Atomics.wait for the next call (the others spin or compute). */
+  sleeping(): number;
 }
 
 interface WorkerHandle {
@@ -124,9 +126,14 @@ function started(handle: WorkerHandle): Promise<void> {
   });
 }
 
-/** Starts `threads − 1` workers on `memory`; the calling thread is the last one. */
-export async function createPool(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
-  const control = createControl();
+/**
+ * Starts `threads − 1` workers on `memory`; the calling thread is the last one. Idle threads spin `spinMs` before
+ * they block (work.ts DEFAULT_SPIN_MS).
+ */
+export async function createPool(
+  module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, spinMs = DEFAULT_SPIN_MS,
+): Promise<ThreadPool> {
+  const control = createControl(spinMs);
   const { words, args } = control;
   const workers: WorkerHandle[] = [];
   try {
@@ -152,7 +159,7 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
     for (;;) {
       let pending = Atomics.load(words, PENDING);
       if (pending === 0) return;
-      pending = spinWhile(words, PENDING, pending);
+      pending = spinWhile(words, PENDING, pending, spinMs);
       if (pending === 0 || !canBlock) continue;
       Atomics.store(words, CALLER_ASLEEP, 1);
       pending = Atomics.load(words, PENDING);
@@ -190,5 +197,6 @@ export async function createPool(module: WebAssembly.Module, memory: WebAssembly
       Atomics.notify(words, GENERATION);
       for (const w of workers) w.terminate();
     },
+    sleeping: () => Atomics.load(words, SLEEPERS),
   };
 }

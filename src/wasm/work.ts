@@ -19,32 +19,37 @@ export const CALLER_ASLEEP = 7;
 const WORDS = 8;
 
 /**
- * How long a thread spins (re-reading a shared word) before it blocks in Atomics.wait: a worker after its call for
- * the next one, the caller for the workers' last items. Waking a blocked thread takes a system call on each side
- * and tens of microseconds on a busy machine — as long as a whole small call — while back-to-back calls (a model's
- * layers, a decode loop) arrive within microseconds of each other. Spinning is bounded, so an idle engine sleeps.
+ * How long a thread spins (re-reading a shared word) before it blocks in Atomics.wait, by default: a worker after
+ * its call for the next one, the caller for the workers' last items. Waking a blocked thread takes a system call on
+ * each side and tens of microseconds on a busy machine — as long as a whole small call — while back-to-back calls
+ * (a model's layers, a decode loop) arrive within microseconds of each other. Spinning is bounded, so an idle
+ * engine sleeps; `createAttention({ spinMs })` sets another bound (0: block at once).
  */
-export const SPIN_MS = 0.5;
+export const DEFAULT_SPIN_MS = 0.5;
 
 /**
- * Spins until `words[index]` differs from `value` or SPIN_MS pass; returns the last value read. The clock is read
+ * Spins until `words[index]` differs from `value` or `ms` pass; returns the last value read. The clock is read
  * once per 64 loads: a load is a few nanoseconds, a clock read tens.
  */
-export function spinWhile(words: Int32Array, index: number, value: number): number {
-  const until = performance.now() + SPIN_MS;
+export function spinWhile(words: Int32Array, index: number, value: number, ms: number): number {
+  const until = performance.now() + ms;
   for (;;) {
     for (let i = 0; i < 64; i++) {
       const now = Atomics.load(words, index);
       if (now !== value) return now;
     }
-    if (performance.now() > until) return value;
+    if (performance.now() >= until) return value;
   }
 }
 
-/** Indices in `args`: the parameter block's offset, thread 0's scratch, and the bytes between threads' scratch. */
+/**
+ * Indices in `args`: the parameter block's offset, thread 0's scratch, the bytes between threads' scratch, and
+ * how long threads spin before they sleep (ms; set once when the pool starts).
+ */
 export const PARAMS = 0;
 export const SCRATCH = 1;
 export const SCRATCH_STRIDE = 2;
+export const SPIN = 3;
 const ARGS = 4;
 
 export interface Control {
@@ -53,9 +58,10 @@ export interface Control {
   readonly args: Float64Array;
 }
 
-export function createControl(): Control {
-  const buffer = new SharedArrayBuffer(WORDS * 4 + ARGS * 8);
-  return controlOf(buffer);
+export function createControl(spinMs: number): Control {
+  const control = controlOf(new SharedArrayBuffer(WORDS * 4 + ARGS * 8));
+  control.args[SPIN] = spinMs;
+  return control;
 }
 
 export function controlOf(buffer: SharedArrayBuffer): Control {
@@ -94,11 +100,12 @@ export interface WorkerInit {
 
 /** `seen` is the GENERATION read before replying ready: re-reading it here could miss a call made meanwhile. */
 function serve(kx: KernelExports, control: Control, thread: number, seen: number): void {
-  const { words } = control;
+  const { words, args } = control;
+  const spinMs = args[SPIN]!;
   for (;;) {
     // The next call: spin a while, then sleep. SLEEPERS is raised before the wait re-checks GENERATION, so a caller
     // that bumps GENERATION either sees the sleeper and notifies, or the wait sees the new generation and returns.
-    if (spinWhile(words, GENERATION, seen) === seen) {
+    if (spinWhile(words, GENERATION, seen, spinMs) === seen) {
       Atomics.add(words, SLEEPERS, 1);
       Atomics.wait(words, GENERATION, seen);
       Atomics.sub(words, SLEEPERS, 1);
