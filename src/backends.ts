@@ -1,5 +1,7 @@
 // The one list of backends: the API, the tests and the benchmarks all iterate over it.
 import { BC, BR, LC } from './params.generated.js';
+import { AttentionError } from './errors.js';
+import { describe } from './plan-util.js';
 import { isSupported } from './wasm/loader.js';
 import type { BackendName } from './types.js';
 
@@ -43,7 +45,15 @@ export const BACKENDS: readonly BackendInfo[] = [
   },
 ];
 
-/** Whether `backend` can run in this runtime (the JS backend always can). */
+/**
+ * Whether `backend` can run in this runtime (the JS backend always can).
+ * @throws AttentionError `'INVALID_OPTION'` when `backend` is not one of the backends' names (a request such as
+ *   `'auto'` or `'wasm'` included: it names no single backend).
+ */
 export function isBackendSupported(backend: BackendName): boolean {
+  if (!BACKENDS.some((b) => b.name === backend)) {
+    throw new AttentionError('INVALID_OPTION',
+      `must be one of ${BACKENDS.map((b) => `'${b.name}'`).join(', ')}, got ${describe(backend)}`, 'backend');
+  }
   return backend === 'js' || isSupported(backend);
 }

@@ -4,7 +4,7 @@ import { ATTENTION_OPTIONS, planAttention } from './plan.js';
 import type { AttentionPlan } from './plan.js';
 import { planRope } from './plan-model.js';
 import type { RopePlan } from './plan-model.js';
-import { describe, dimension, optionsObject, readOptions, tensor } from './plan-util.js';
+import { describe, dimension, elementsOf, optionsObject, readOptions, tensor } from './plan-util.js';
 import { DTYPE_NAMES } from './params.generated.js';
 import type { AttentionOptions, KVAppendOptions, KVAttendOptions, KVCacheDtype, KVCacheOptions } from './types.js';
 
@@ -66,7 +66,7 @@ function rowsOf(value: unknown, batch: number, distinct: boolean, name: string):
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new AttentionError('INVALID_TYPE', `must be an array of row indices, got ${describe(value)}`, name);
   }
-  const list = Array.from(value as ArrayLike<unknown>);
+  const list = elementsOf(value, name);
   if (list.length === 0) throw new AttentionError('SHAPE_MISMATCH', 'must name at least one row', name);
   const bad = list.findIndex((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x >= batch);
   if (bad >= 0) throw new AttentionError('INVALID_OPTION', `must be integers from 0 to ${batch - 1}, element ${bad} is ${describe(list[bad])}`, name);
@@ -98,8 +98,22 @@ export interface AppendPlan {
  * Validates an append of k [rows, kvHeads, n, headDim] ([rows, n, kvHeads, headDim] for 'bshd') and v to a cache
  * whose rows hold `lengths` tokens.
  */
-export function planAppend(k: unknown, v: unknown, raw: KVAppendOptions | undefined, cache: KVCacheShape, lengths: Int32Array): AppendPlan {
-  const options = raw === undefined ? {} : readOptions<KVAppendOptions>(raw, KV_APPEND_OPTIONS);
+/** Why an append to a float16 or int8 cache was refused; `rotated`: keys checked after RoPE turned them. */
+export function nonFiniteMessage(dtype: string, rotated: boolean): string {
+  return `holds a NaN or ±Infinity${rotated ? ' (or a key that RoPE turns beyond float32)' : ''}: a ${dtype} cache stores ` +
+    'finite values only (nothing was appended)';
+}
+
+/**
+ * The options of an append, read once (getters run here). Callers read them before checking that the cache and
+ * engine are alive, so a getter that disposes either ends the append with DISPOSED before anything is written.
+ */
+export function readAppendOptions(raw: unknown): KVAppendOptions {
+  return raw === undefined ? {} : readOptions<KVAppendOptions>(raw, KV_APPEND_OPTIONS);
+}
+
+/** A validated append of `options` (from readAppendOptions). */
+export function planAppend(k: unknown, v: unknown, options: KVAppendOptions, cache: KVCacheShape, lengths: Int32Array): AppendPlan {
   const { kvHeads, headDim, headDimV, capacity, bshd } = cache;
   const rows = rowsOf(options.rows, cache.batch, true, 'options.rows');
   const perToken = rows.length * kvHeads * headDim;
@@ -140,8 +154,9 @@ export function planAttend(q: unknown, out: unknown, options: KVAttendOptions, c
   const { batch, kvHeads, headDim, headDimV, window } = cache;
   const rows = rowsOf(options.rows, batch, false, 'options.rows');
   const keys = Int32Array.from(rows, (r) => lengths[r]!);
-  const seqK = keys.reduce((m, x) => Math.max(m, x), 0);
-  if (seqK === 0) throw new AttentionError('SHAPE_MISMATCH', 'the KV cache holds no tokens yet', 'cache');
+  // The longest row is the call's seqK; when every row read is empty, one key slot that no row admits (a row with
+  // no token gives zeros, whether or not other rows hold tokens).
+  const seqK = Math.max(1, keys.reduce((m, x) => Math.max(m, x), 0));
   const ragged = keys.some((x) => x !== seqK);
   const identity = rows.length === batch && rows.every((r, i) => r === i);
   const { rows: _rows, ...rest } = options;

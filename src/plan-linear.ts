@@ -5,7 +5,7 @@ import { LinearStateHandle } from './linear-state.js';
 import { FEATURE_MAP_NAMES } from './params.generated.js';
 import { planShape } from './plan.js';
 import type { ShapePlan } from './plan.js';
-import { describe, float32, isFloat32Array, optionsObject } from './plan-util.js';
+import { copyFloat32, describe, float32, isFloat32Array, optionsObject } from './plan-util.js';
 import type { LinearAttentionOptions } from './types-linear.js';
 
 /** A validated linear-attention call. */
@@ -32,8 +32,8 @@ export const LINEAR_OPTIONS = new Set([
 /** A Float32Array option of `length` elements, copied, each element checked by `ok`. */
 function floats(value: unknown, name: string, length: number, shape: string, ok: (x: number) => boolean, rule: string): Float32Array {
   if (!isFloat32Array(value)) throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
-  if (value.length !== length) throw new AttentionError('SHAPE_MISMATCH', `length ${value.length} does not match ${shape} = ${length}`, name);
-  const copy = value.slice();
+  const copy = copyFloat32(value);
+  if (copy.length !== length) throw new AttentionError('SHAPE_MISMATCH', `length ${copy.length} does not match ${shape} = ${length}`, name);
   for (let i = 0; i < copy.length; i++) {
     if (!ok(copy[i]!)) throw new AttentionError('INVALID_OPTION', `must be ${rule}; element ${i} is ${copy[i]}`, name);
   }

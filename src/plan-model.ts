@@ -1,7 +1,7 @@
 // Validation of the options real models need (window, ALiBi, sinks, RoPE, layout, key lengths). Every array is
 // copied here, so what the kernels read is exactly what was validated, whatever the caller does later.
 import { AttentionError } from './errors.js';
-import { describe, isFloat32Array, isInt32Array, readOptions } from './plan-util.js';
+import { copyFloat32, describe, elementsOf, isFloat32Array, isInt32Array, readOptions } from './plan-util.js';
 import type { Layout, ModelOptions, RopeOptions } from './types.js';
 
 /** A validated rotary embedding: the dims/2 frequencies in float64 and the positions of row 0. */
@@ -29,10 +29,10 @@ const ROPE_OPTIONS = new Set(['dims', 'base', 'frequencies', 'interleaved', 'pos
 /** A per-head Float32Array of finite values, copied. */
 function perHead(value: unknown, name: string, heads: number): Float32Array {
   if (!isFloat32Array(value)) throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
-  if (value.length !== heads) {
-    throw new AttentionError('SHAPE_MISMATCH', `length ${value.length} does not match heads = ${heads}`, name);
+  const copy = copyFloat32(value);
+  if (copy.length !== heads) {
+    throw new AttentionError('SHAPE_MISMATCH', `length ${copy.length} does not match heads = ${heads}`, name);
   }
-  const copy = Float32Array.from(value);
   const bad = copy.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) throw new AttentionError('INVALID_OPTION', `must be finite, element ${bad} is ${copy[bad]}`, name);
   return copy;
@@ -40,10 +40,11 @@ function perHead(value: unknown, name: string, heads: number): Float32Array {
 
 function windowOf(value: unknown, reach: number): readonly [number, number] {
   const name = 'options.window';
-  if (!Array.isArray(value) || value.length !== 2) {
+  const pair = Array.isArray(value) ? elementsOf(value, name) : null;
+  if (pair === null || pair.length !== 2) {
     throw new AttentionError('INVALID_OPTION', `must be a pair [left, right], got ${describe(value)}`, name);
   }
-  return value.map((x, i) => {
+  return pair.map((x, i) => {
     if (x !== Infinity && (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)) {
       throw new AttentionError('INVALID_OPTION', `must be an integer ≥ 0 or Infinity, got ${describe(x)}`, `${name}[${i}]`);
     }
@@ -78,7 +79,7 @@ export function planRope(value: unknown, headDim: number, name = 'options.rope')
     if (!(Array.isArray(f) || (ArrayBuffer.isView(f) && !(f instanceof DataView)))) {
       throw new AttentionError('INVALID_TYPE', `must be a Float32Array, Float64Array or number[], got ${describe(f)}`, `${name}.frequencies`);
     }
-    const list = Array.from(f as ArrayLike<unknown>);
+    const list = elementsOf(f, `${name}.frequencies`);
     if (list.length !== half) {
       throw new AttentionError('SHAPE_MISMATCH', `length ${list.length} does not match dims / 2 = ${half}`, `${name}.frequencies`);
     }
@@ -122,7 +123,7 @@ export function planModel(
     if (!Array.isArray(k) && !isInt32Array(k)) {
       throw new AttentionError('INVALID_TYPE', `must be an Int32Array or number[], got ${describe(k)}`, name);
     }
-    const list = Array.from(k as ArrayLike<unknown>);
+    const list = elementsOf(k, name);
     if (list.length !== batch) throw new AttentionError('SHAPE_MISMATCH', `length ${list.length} does not match batch = ${batch}`, name);
     const bad = list.findIndex((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > seqK);
     if (bad >= 0) {

@@ -11,9 +11,31 @@ import { isHalfTensor } from './half.js';
 const typedArrayKind = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
   .get as (this: unknown) => string | undefined;
 
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!
+  .get as (this: unknown) => number;
+
 export const isFloat32Array = (x: unknown): x is Float32Array => typedArrayKind.call(x) === 'Float32Array';
 export const isUint8Array = (x: unknown): x is Uint8Array => typedArrayKind.call(x) === 'Uint8Array';
 export const isInt32Array = (x: unknown): x is Int32Array => typedArrayKind.call(x) === 'Int32Array';
+
+/**
+ * The elements of an option that is an array (a Proxy's included) or a typed array, read once: the length once,
+ * then each index once. No iterator, `map` or other method of the value runs, so what a plan checks is exactly
+ * what the kernels get, however the value behaves.
+ */
+export function elementsOf(value: unknown, name: string): unknown[] {
+  const typed = typedArrayKind.call(value) !== undefined;
+  const n: unknown = typed ? typedArrayLength.call(value) : (value as { length: unknown }).length;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > 2 ** 32 - 1) {
+    throw new AttentionError('INVALID_OPTION', `has no valid length (got ${describe(n)})`, name);
+  }
+  const list = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) list[i] = (value as ArrayLike<unknown>)[i];
+  return list;
+}
+
+/** A Float32Array copied through its internal slots (its length and elements; no species, no iterator). */
+export const copyFloat32 = (value: Float32Array): Float32Array => new Float32Array(value);
 
 export function dimension(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {

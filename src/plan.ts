@@ -3,7 +3,7 @@
 import { AttentionError } from './errors.js';
 import { planModel } from './plan-model.js';
 import type { ModelPlan } from './plan-model.js';
-import { describe, dimension, float32, isFloat32Array, isUint8Array, optionsObject, readOptions, tensor } from './plan-util.js';
+import { describe, dimension, elementsOf, float32, isFloat32Array, isUint8Array, optionsObject, readOptions, tensor } from './plan-util.js';
 import {
   ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SQUARED, ACTIVATION_NAMES, DTYPE_FLOAT16, DTYPE_FLOAT32, MASK_ADDITIVE_F32,
   MASK_BOOL_U8, MASK_NONE,
@@ -220,8 +220,9 @@ function planMask(options: AttentionOptions, target: readonly [number, number, n
     throw new AttentionError('INVALID_TYPE',
       `must be a Float32Array (additive) or Uint8Array (boolean), got ${describe(mask)}`, 'options.mask');
   }
-  const shape = options.maskShape ?? [target[2], target[3]];
-  if (!Array.isArray(shape) || shape.length < 1 || shape.length > 4) {
+  const given = options.maskShape ?? [target[2], target[3]];
+  const shape = Array.isArray(given) ? elementsOf(given, 'options.maskShape') : null;
+  if (shape === null || shape.length < 1 || shape.length > 4) {
     throw new AttentionError('INVALID_OPTION', 'must be an array of 1 to 4 dimensions', 'options.maskShape');
   }
   const dims = shape.map((d, i) => dimension(d, `options.maskShape[${i}]`));

@@ -6,7 +6,7 @@ import { AttentionError } from '../errors.js';
 import { decodeHalves, halfBits, halfToNumber, isHalfTensor, numberToCacheHalf, numberToHalf, roundEven } from '../half.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32 } from '../params.generated.js';
 import { allocateOutput, overlaps, weightsLength } from '../plan.js';
-import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache, resetLengths } from '../plan-kv.js';
+import { KV_ATTEND_OPTIONS, nonFiniteMessage, planAppend, planAttend, planKVCache, readAppendOptions, resetLengths } from '../plan-kv.js';
 import type { KVCacheShape } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import { rotated } from '../rope.js';
@@ -119,19 +119,19 @@ export function createJsKVCache(options: KVCacheOptions, engineAlive: () => void
   };
 
   function append(k: AttentionTensor, v: AttentionTensor, raw?: KVAppendOptions): void {
+    const options = readAppendOptions(raw);
     alive();
     const ka = arrayOf(k, 'k'), va = arrayOf(v, 'v');
-    const { n, rows, positions } = planAppend(ka, va, raw, shape, lengths);
+    const { n, rows, positions } = planAppend(ka, va, options, shape, lengths);
     const kf = asFloat32(ka), vf = asFloat32(va);
-    if (dtypeCode !== DTYPE_FLOAT32) {
-      for (const [x, name] of [[kf, 'k'], [vf, 'v']] as const) {
-        if (!x.every(Number.isFinite)) {
-          throw new AttentionError('INVALID_OPTION', `holds a NaN or ±Infinity: a ${shape.dtype} cache stores finite values only (nothing was appended)`, name);
-        }
-      }
-    }
     // Keys are stored rotated at their own positions, so attend never rotates the cache again.
     const kr = rope === null ? kf : rotated(kf, rows.length, kvHeads, n, headDim, shape.bshd, rope, positions.map((p) => rope.positionK + p));
+    // What is stored must be finite (the rotated keys, as the wasm kernels check them).
+    if (dtypeCode !== DTYPE_FLOAT32) {
+      for (const [x, name] of [[kr, 'k'], [vf, 'v']] as const) {
+        if (!x.every(Number.isFinite)) throw new AttentionError('INVALID_OPTION', nonFiniteMessage(shape.dtype, rope !== null && name === 'k'), name);
+      }
+    }
     for (let i = 0; i < rows.length; i++) {
       for (let h = 0; h < kvHeads; h++) {
         const head = rows[i]! * kvHeads + h;

@@ -5,7 +5,7 @@ import { AttentionError } from '../errors.js';
 import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, writeParams } from '../params.generated.js';
 import type { AttentionPlan } from '../plan.js';
-import { KV_ATTEND_OPTIONS, planAppend, planAttend, planKVCache, resetLengths } from '../plan-kv.js';
+import { KV_ATTEND_OPTIONS, nonFiniteMessage, planAppend, planAttend, planKVCache, readAppendOptions, resetLengths } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
 import { ropeTable, rotated } from '../rope.js';
 import type { Resolved } from '../tensors.js';
@@ -82,10 +82,11 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
   };
 
   function append(k: AttentionTensor, v: AttentionTensor, raw?: KVAppendOptions): void {
+    const options = readAppendOptions(raw);
     const kx = alive();
     const rk = host.resolve(k, 'k');
     const rv = host.resolve(v, 'v');
-    const { n, rows, positions } = planAppend(rk.array, rv.array, raw, shape, lengths);
+    const { n, rows, positions } = planAppend(rk.array, rv.array, options, shape, lengths);
     const kArray = rk.array as Float32Array, vArray = rv.array as Float32Array;
     // The call's arena: [k | v | rows | positions | RoPE tables | scratch]. With RoPE the new keys are rotated (at
     // their positions in their rows) in a float32 copy of their own.
@@ -124,8 +125,7 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     if (rope !== null) kx.ropeInPlace(host.paramsPtr, kPtr, kvHeads, n, tablePtr, tableBytes);
     const refused = kx.kvAppend(host.paramsPtr, scratchPtr);
     if (refused !== 0) {
-      throw new AttentionError('INVALID_OPTION',
-        `holds a NaN or ±Infinity: a ${shape.dtype} cache stores finite values only (nothing was appended)`, refused === 1 ? 'k' : 'v');
+      throw new AttentionError('INVALID_OPTION', nonFiniteMessage(shape.dtype, rope !== null && refused === 1), refused === 1 ? 'k' : 'v');
     }
     for (const r of rows) lengths[r]! += n;
   }

@@ -1,0 +1,120 @@
+// Regression tests for defects a hostile-user probe of the landed package found (each failed before its fix):
+// an append whose option getter disposes its cache, option arrays whose methods, iterators or Proxy traps
+// disagree with what was validated, RoPE turning finite keys of a float16/int8 cache beyond float32, an attend of
+// rows that hold no token, and backend names that are no backend's.
+import { describe, expect, test } from 'vitest';
+import { AttentionError, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
+import type { AttentionOptions, BackendName, KVCacheDtype } from '../dist/index.js';
+import { expectClose, random } from './helpers.js';
+import { referenceAttention } from './runtimes/reference.mjs';
+
+const NAMES = BACKENDS.map((b) => b.name) as BackendName[];
+
+/** What `fn` throws (or null). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return null;
+}
+
+describe.each(NAMES)('%s', (backend) => {
+  test('an append whose options getter disposes the cache ends with DISPOSED and writes nothing', async () => {
+    const e = await createAttention({ backend });
+    try {
+      const D = 8;
+      const a = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 16 });
+      let b: ReturnType<typeof e.createKVCache> | null = null;
+      const error = thrown(() => a.append(new Float32Array(D).fill(7), new Float32Array(D).fill(9), {
+        get rows() {
+          a.dispose();
+          // a new cache in the memory a gave back: a's append must not land in it
+          b = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 16 });
+          b.append(new Float32Array(D), new Float32Array(D).fill(1));
+          return [0];
+        },
+      }));
+      expect(error).toMatchObject({ name: 'AttentionError', code: 'DISPOSED' });
+      expect(Array.from(b!.lengths)).toEqual([1]);
+      expect(Array.from(b!.attend(new Float32Array(D).fill(1), { heads: 1, seqQ: 1 }))).toEqual(new Array(D).fill(1));
+      // and an append whose getter disposes the engine
+      const c = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 16 });
+      const gone = thrown(() => c.append(new Float32Array(D), new Float32Array(D), { get rows() { e.dispose(); return [0]; } }));
+      expect(gone).toMatchObject({ code: 'DISPOSED' });
+    } finally {
+      e.dispose();
+    }
+  });
+
+  test('option arrays are read once: overridden map or iterator and Proxy length traps cannot change what is used', async () => {
+    const e = await createAttention({ backend });
+    try {
+      const o: AttentionOptions = { batch: 1, heads: 2, seqQ: 3, seqK: 4, headDim: 8 };
+      const q = random(48, 1), k = random(64, 2), v = random(64, 3);
+      // window [1, 0] whose own map would say [-5, NaN]: the pair itself is used
+      const w: [number, number] = [1, 0];
+      Object.defineProperty(w, 'map', { value: () => [-5, NaN] });
+      expectClose(e.attention(q, k, v, { ...o, window: w }), referenceAttention(q, k, v, { ...o, window: [1, 0] }), 'window with its own map');
+      // sinks of two heads whose iterator yields one value: both are used
+      const sinks = new Float32Array([0.5, -0.25]);
+      (sinks as unknown as { [Symbol.iterator]: unknown })[Symbol.iterator] = function* () { yield 5; };
+      expectClose(e.attention(q, k, v, { ...o, sinks }), referenceAttention(q, k, v, { ...o, sinks: [0.5, -0.25] }), 'sinks with their own iterator');
+      // a Proxy whose length reads 2, then 1: read once, so the pair is [1, 0]
+      let reads = 0;
+      const proxy = new Proxy([1, 0], { get: (t, p, r) => (p === 'length' ? (reads++ ? 1 : 2) : Reflect.get(t, p, r)) });
+      expectClose(e.attention(q, k, v, { ...o, window: proxy as unknown as [number, number] }), referenceAttention(q, k, v, { ...o, window: [1, 0] }), 'window Proxy');
+      expect(reads).toBe(1);
+      // a Proxy length that is no length is a typed error
+      const bogus = new Proxy([1, 0], { get: (t, p, r) => (p === 'length' ? 1e300 : Reflect.get(t, p, r)) });
+      expect(thrown(() => e.attention(q, k, v, { ...o, window: bogus as unknown as [number, number] }))).toMatchObject({ code: 'INVALID_OPTION', argument: 'options.window' });
+      let shapeReads = 0;
+      const shape = new Proxy([3, 4], { get: (t, p, r) => (p === 'length' ? (shapeReads++ ? 9 : 2) : Reflect.get(t, p, r)) });
+      expectClose(e.attention(q, k, v, { ...o, mask: random(12, 4), maskShape: shape as unknown as number[] }),
+        referenceAttention(q, k, v, { ...o, mask: random(12, 4), maskShape: [3, 4] }), 'maskShape Proxy');
+    } finally {
+      e.dispose();
+    }
+  });
+
+  test.each(['float16', 'int8'] as KVCacheDtype[])('%s cache: keys that RoPE turns beyond float32 are refused, nothing written', async (dtype) => {
+    const e = await createAttention({ backend });
+    try {
+      const c = e.createKVCache({ batch: 1, kvHeads: 1, headDim: 4, capacity: 8, dtype, rope: { base: 10 } });
+      const k = new Float32Array([1, 1, 1, 1, 3e38, 3e38, -3e38, 3e38]); // finite; token 1 turns to ±∞
+      const error = thrown(() => c.append(k, random(8, 1)));
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', argument: 'k' });
+      expect((error as AttentionError).message).toMatch(/RoPE/);
+      expect(c.length).toBe(0);
+    } finally {
+      e.dispose();
+    }
+  });
+
+  test('an attend of rows that hold no token gives zeros, whether or not other rows hold tokens', async () => {
+    const e = await createAttention({ backend });
+    try {
+      const c = e.createKVCache({ batch: 2, kvHeads: 1, headDim: 4, capacity: 8 });
+      const q = random(4, 5);
+      expect(Array.from(c.attend(random(8, 5), { heads: 1, seqQ: 1 }))).toEqual(new Array(8).fill(0)); // nothing appended yet
+      const k = random(12, 6), v = random(12, 7);
+      c.append(k, v, { rows: [1] });
+      expect(Array.from(c.attend(q, { heads: 1, seqQ: 1, rows: [0] }))).toEqual([0, 0, 0, 0]);
+      const both = c.attend(Float32Array.from([...q, ...q]), { heads: 1, seqQ: 1, rows: [0, 1] }) as Float32Array;
+      expect(Array.from(both.subarray(0, 4))).toEqual([0, 0, 0, 0]);
+      expectClose(both.subarray(4), referenceAttention(q, k, v, { batch: 1, heads: 1, seqQ: 1, seqK: 3, headDim: 4 }), 'row 1');
+      const { weights } = c.attend(q, { heads: 1, seqQ: 1, rows: [0], returnWeights: true }) as { weights: Float32Array };
+      expect(Array.from(weights)).toEqual([0]);
+    } finally {
+      e.dispose();
+    }
+  });
+});
+
+test('isBackendSupported: true or false for a backend, INVALID_OPTION for any other name', () => {
+  for (const name of NAMES) expect(isBackendSupported(name)).toBe(true); // the suite runs with relaxed SIMD on
+  for (const bad of ['nope', '', 'WASM-SIMD', 'auto', 'wasm', 42, undefined, null]) {
+    expect(thrown(() => isBackendSupported(bad as BackendName)), String(bad)).toMatchObject({ code: 'INVALID_OPTION', argument: 'backend' });
+  }
+});
