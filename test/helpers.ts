@@ -29,3 +29,13 @@ export function expectClose(got: Float32Array, want: Float64Array, label: string
   const what = bound ? 'max abs error beyond the rounding bound' : 'max abs error';
   expect(err, `${label}: ${what} ${err} (tolerance ${tol})`).toBeLessThanOrEqual(tol);
 }
+
+/** What `fn` throws (or null). */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return null;
+}

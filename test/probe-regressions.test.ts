@@ -5,20 +5,10 @@
 import { describe, expect, test } from 'vitest';
 import { AttentionError, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
 import type { AttentionOptions, BackendName, KVCacheDtype } from '../dist/index.js';
-import { expectClose, random } from './helpers.js';
+import { expectClose, random, thrown } from './helpers.js';
 import { referenceAttention } from './runtimes/reference.mjs';
 
 const NAMES = BACKENDS.map((b) => b.name) as BackendName[];
-
-/** What `fn` throws (or null). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return null;
-}
 
 describe.each(NAMES)('%s', (backend) => {
   test('an append whose options getter disposes the cache ends with DISPOSED and writes nothing', async () => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AttentionError, BACKENDS, createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions, BackendName } from '../dist/index.js';
-import { expectClose, random } from './helpers.js';
+import { expectClose, random, thrown } from './helpers.js';
 import { referenceAttention } from './runtimes/reference.mjs';
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -21,16 +21,6 @@ const FLT_MAX = 3.4028234663852886e38;
 /** Mean of the rows of v [S, Dv]. */
 const meanRows = (v: Float32Array, S: number, Dv: number) =>
   Float64Array.from({ length: Dv }, (_, c) => Array.from({ length: S }, (_, j) => v[j * Dv + c]!).reduce((a, x) => a + x, 0) / S);
-
-/** What `fn` throws (or null). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return null;
-}
 
 describe.each(NAMES)('%s', (name) => {
   // 1. Finite scores near ±FLT_MAX are finite numbers, not ±∞.
