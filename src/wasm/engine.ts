@@ -2,7 +2,8 @@
 //   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
 // The arena is laid out afresh by every call ([q | k | v | mask | out | weights | scratch], skipping tensors
 // already in place) and memory grows only when a call needs more than any call before it, so repeated calls
-// never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth. Each call is
+// never grow it again. Growing detaches the old ArrayBuffer (a shared memory instead hands out a new
+// SharedArrayBuffer object for the same memory): views are created after any growth. Each call is
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
@@ -32,6 +33,7 @@ const I32_MAX = 2 ** 31 - 1;
 const NO_INPUTS: readonly Resolved[] = [];
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const isShared = (b: ArrayBufferLike) => Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
 const Float16 = (globalThis as { Float16Array?: new (b: ArrayBufferLike, at: number, n: number) => ArrayBufferView }).Float16Array;
 const fitsI32 = (...dims: number[]) => dims.every((d) => d <= I32_MAX);
 
@@ -95,6 +97,21 @@ export function createWasmEngine(
   const caches = new Set<object>();
   const self = {};
   if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
+  /**
+   * Every buffer object of this engine's memory a view can be over. A non-shared memory detaches its old buffer
+   * when it grows, so only the current one counts (a detached view is refused by validation). A shared memory
+   * never detaches: growing it hands out a new SharedArrayBuffer object for the same memory, and views over the
+   * old objects still reach it at the same offsets, so each object is remembered. The object changes only when
+   * memory grows, and the engine grows it only in reserve(), which records the new one.
+   */
+  const shared = isShared(initial.memory.buffer);
+  const buffers = new WeakSet<ArrayBufferLike>();
+  function bufferOf(kx: KernelExports): ArrayBuffer {
+    const buffer = kx.memory.buffer;
+    if (shared) buffers.add(buffer);
+    return buffer;
+  }
+  bufferOf(initial);
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
   function live(): KernelExports {
@@ -120,7 +137,7 @@ export function createWasmEngine(
         throw new AttentionError('OUT_OF_MEMORY', `the runtime refused to grow wasm memory to ${end} bytes (${String(cause)})`);
       }
     }
-    return memory.buffer;
+    return bufferOf(kx);
   }
 
   /** A long-lived block: checked against the limit and grown into before the heap changes. */
@@ -136,7 +153,9 @@ export function createWasmEngine(
    * earlier call (stale) or freed memory.
    */
   function locate(view: ArrayBufferView, name: string): number | null {
-    if (kernels === null || view.buffer !== kernels.memory.buffer) return null;
+    if (kernels === null) return null;
+    const buffer = view.buffer;
+    if (buffer !== bufferOf(kernels) && !(shared && buffers.has(buffer))) return null;
     const start = view.byteOffset, end = start + view.byteLength;
     for (const t of tensors.values()) {
       if (start >= t.byteOffset && end <= t.byteOffset + t.length * 4) return start;
@@ -209,10 +228,10 @@ export function createWasmEngine(
   }
 
   /** `out` as the caller sees it after the call: a view of the same elements and type in the current buffer,
-   * should the call have grown memory (which detaches every earlier view). */
+   * should the call have grown memory (which detaches every earlier view of a non-shared memory). */
   function outView(buffer: ArrayBufferLike, out: Resolved, outArg: unknown, length: number): Float32Array {
     if (outArg instanceof EngineTensor) return outArg.array;
-    if ((outArg as ArrayBufferView).buffer === buffer) return outArg as Float32Array;
+    if (shared || (outArg as ArrayBufferView).buffer === buffer) return outArg as Float32Array;
     if (!isHalfTensor(outArg)) return new Float32Array(buffer, out.inPlace!, length);
     const half = isFloat16Array(outArg) && Float16 !== undefined ? new Float16(buffer, out.inPlace!, length) : new Uint16Array(buffer, out.inPlace!, length);
     return half as unknown as Float32Array; // (callers hold 16-bit tensors as Float32Array)
