@@ -1,6 +1,7 @@
-// Engine-owned tensors and the rules for taking a call's arguments: a tensor of this engine is used in place,
-// anything else is an ordinary Float32Array (copied, or rejected by validation).
+// Engine-owned tensors and the rules for taking a call's arguments: a tensor of this engine, or a view inside one, is
+// used in place; anything else is an ordinary array (copied, or rejected by validation).
 import { AttentionError } from './errors.js';
+import { isHalfTensor } from './half.js';
 import { isFloat32Array } from './plan.js';
 import type { WasmTensor } from './types.js';
 
@@ -49,8 +50,11 @@ export interface Resolved {
 
 /**
  * Resolves q/k/v/out arguments for the engine `owner`. `locate` gives the byte offset of a view of the engine's own
- * memory (any view inside a live tensor: `tensor.array`, a subarray of it) so it is used in place by offset —
- * the view itself would be detached if the call grows memory — or null for an ordinary array.
+ * memory (any view inside a live tensor: `tensor.array`, a subarray of it, a 16-bit view over its bytes) so it is
+ * used in place by offset — the view itself would be detached if the call grows memory — or null for an ordinary
+ * array; it throws INVALID_TYPE for a view of engine memory outside every live tensor. Every array type a call
+ * accepts goes through it (float32 and 16-bit alike): one that skipped it would be copied from, or written to,
+ * memory the engine reuses.
  */
 export function resolveArgument(
   value: unknown, name: string, owner: object, locate: (view: ArrayBufferView, name: string) => number | null,
@@ -59,6 +63,6 @@ export function resolveArgument(
     if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
     return { array: value.array, inPlace: value.owner === owner ? value.byteOffset : null };
   }
-  if (isFloat32Array(value)) return { array: value, inPlace: locate(value, name) };
+  if (isFloat32Array(value) || isHalfTensor(value)) return { array: value, inPlace: locate(value as ArrayBufferView, name) };
   return { array: value, inPlace: null };
 }

@@ -3,7 +3,7 @@
 // values; a 16-bit `out` holds the float32 result rounded to nearest even. Conversions checked element by element
 // against an independent implementation (quantize.mjs), in the wasm builds too.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BACKENDS } from '../src/index.js';
+import { BACKENDS, createAttention } from '../src/index.js';
 import type { AttentionEngine, AttentionOptions, BackendName, HalfTensor } from '../src/index.js';
 import { decodeHalves, halfToNumber, numberToHalf } from '../src/half.js';
 import { allEngines, random } from './helpers.js';
@@ -91,6 +91,117 @@ describe.each(BACKENDS.map((b) => b.name))('%s', (backend) => {
     expect(() => e.attention(new Int16Array(8) as never, k, v, o)).toThrow(expect.objectContaining({ code: 'INVALID_TYPE', argument: 'q' }));
     expect(() => e.linearAttention(q as never, k as never, v as never, o)).toThrow(expect.objectContaining({ code: 'INVALID_TYPE', argument: 'q' }));
     expect(e.attention(q, k, v, o)).toHaveLength(8);
+  });
+});
+
+/** A 16-bit view over `bytes` of engine memory: a Float16Array (or, without one, a Uint16Array tagged as one) or bits. */
+function view16(kind: 'bits' | 'float16', buffer: ArrayBufferLike, byteOffset: number, length: number): HalfTensor {
+  const b = buffer as ArrayBuffer;
+  if (kind === 'bits') return new Uint16Array(b, byteOffset, length);
+  const F16view = F16 as unknown as (new (b: ArrayBuffer, o: number, n: number) => HalfTensor) | undefined;
+  return F16view !== undefined ? new F16view(b, byteOffset, length) : (new Tagged(b, byteOffset, length) as unknown as HalfTensor);
+}
+const bitsOf = (x: HalfTensor) => Array.from(new Uint16Array(x.buffer, x.byteOffset, (x as Uint16Array).length));
+
+describe.each(['wasm-relaxed-simd', 'wasm-simd'] as const)('%s: 16-bit views of engine memory', (backend) => {
+  test.each(['bits', 'float16'] as const)('%s: a view of a freed tensor (outside every live tensor) is refused with INVALID_TYPE, never read or written', async (kind) => {
+    const e = await createAttention({ backend });
+    try {
+      const t = e.alloc(1024);
+      const buffer = t.array.buffer, at = t.array.byteOffset;
+      t.free(); // the block now belongs to no tensor: the cache below reuses it
+      const cache = e.createKVCache({ batch: 1, kvHeads: 1, headDim: 8, capacity: 64 });
+      cache.append(random(64, 1), random(64, 2));
+      const q1 = random(8, 3);
+      const before = cache.attend(q1, { heads: 1, seqQ: 1 });
+      const stale = view16(kind, buffer, at, 64);
+      const o = { batch: 1, heads: 1, seqQ: 8, seqK: 8, headDim: 8 };
+      const [q, k, v] = [halves(64, 4), halves(64, 5), halves(64, 6)];
+      const refused = (fn: () => unknown, argument: string) => expect(fn).toThrow(expect.objectContaining({ code: 'INVALID_TYPE', argument }));
+      refused(() => e.attention(stale, k, v, o), 'q');
+      refused(() => e.attention(q, stale, v, o), 'k');
+      refused(() => e.attention(q, k, stale, o), 'v');
+      refused(() => e.attention(q, k, v, { ...o, out: stale }), 'options.out');
+      refused(() => e.attention(q, k, v, { ...o, out: view16(kind, buffer, at + 2, 64) }), 'options.out'); // not 4-byte aligned
+      refused(() => cache.attend(view16(kind, buffer, at, 8), { heads: 1, seqQ: 1 }), 'q');
+      refused(() => cache.attend(q1, { heads: 1, seqQ: 1, out: view16(kind, buffer, at, 8) }), 'options.out');
+      refused(() => cache.append(view16(kind, buffer, at, 8), halves(8, 7)), 'k');
+      refused(() => cache.append(halves(8, 7), view16(kind, buffer, at, 8)), 'v');
+      expect(cache.length).toBe(8);
+      expect(cache.attend(q1, { heads: 1, seqQ: 1 })).toEqual(before); // the cache's memory is untouched
+    } finally {
+      e.dispose();
+    }
+  });
+
+  test.each(['bits', 'float16'] as const)('%s: views inside a live tensor are used in place by offset, also when the call grows memory', async (kind) => {
+    const ref = engines.get(backend)!;
+    const [L, S, D] = [8, 40000, 8]; // seqK large enough that every call below grows memory
+    const k = random(S * D, 8), v = random(S * D, 9);
+    const qBits = halves(L * D, 10, 2);
+    const o = { batch: 1, heads: 1, seqQ: L, seqK: S, headDim: D };
+    const want = ref.attention(decodeHalves(qBits), k, v, o);
+    const wantRope = ref.attention(decodeHalves(qBits), k, v, { ...o, rope: { dims: 8, positionQ: 3 } });
+    const grows = async (run: (e: AttentionEngine, t: Float32Array) => void) => {
+      const e = await createAttention({ backend });
+      try {
+        const t = e.alloc(4 * L * D);
+        const before = e.memoryBytes;
+        run(e, t.array);
+        expect(e.memoryBytes, 'the call grew memory').toBeGreaterThan(before);
+      } finally {
+        e.dispose();
+      }
+    };
+    // q: a 16-bit view at a 2-byte (not 4-byte) offset inside the tensor, with and without RoPE (its copy is decoded)
+    for (const [options, expected] of [[o, want], [{ ...o, rope: { dims: 8, positionQ: 3 } }, wantRope]] as const) {
+      await grows((e, t) => {
+        const q = view16(kind, t.buffer, t.byteOffset + 6, L * D);
+        new Uint16Array(t.buffer, t.byteOffset + 6, L * D).set(qBits);
+        expect(e.attention(q, k, v, options)).toEqual(expected);
+      });
+    }
+    // out: written into the tensor as binary16; the call returns a view of the same elements (the old one is detached)
+    const rounded = Array.from(want, (x) => numberToHalf(x));
+    await grows((e, t) => {
+      const at = t.byteOffset + 2, out = view16(kind, t.buffer, at, L * D);
+      const returned = e.attention(decodeHalves(qBits), k, v, { ...o, out }) as HalfTensor;
+      expect(out.byteLength, 'the call detached the view passed').toBe(0);
+      expect(bitsOf(returned)).toEqual(rounded);
+      expect(returned.byteOffset).toBe(at);
+      expect(Object.prototype.toString.call(returned)).toBe(Object.prototype.toString.call(kind === 'bits' || F16 === undefined ? new Uint16Array(0) : out));
+      expect(Array.from(new Uint16Array(e.alloc(1).array.buffer, at, L * D)), 'written into the tensor').toEqual(rounded);
+    });
+  });
+
+  test.each(['bits', 'float16'] as const)('%s: KV-cache appends from views inside a live tensor, also when the append grows memory (and with RoPE)', async (kind) => {
+    const ref = engines.get(backend)!;
+    const [n, D] = [4000, 8];
+    const kBits = halves(n * D, 11, 2), vBits = halves(n * D, 12);
+    const q = random(2 * D, 13);
+    for (const extra of [{}, { rope: { dims: 8 } }, { dtype: 'float16' as const }]) {
+      const want = ref.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 3 * n, ...extra });
+      want.append(kBits, vBits);
+      const e = await createAttention({ backend });
+      try {
+        const cache = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 3 * n, ...extra });
+        const t = e.alloc(n * D + 4); // k at byte 2, v after it: both 16-bit views inside the tensor
+        // A tensor up to the end of memory: whatever the append needs beyond its in-place tokens grows memory.
+        const top = t.array.byteOffset + t.array.byteLength;
+        if (e.memoryBytes > top) e.alloc((e.memoryBytes - top) / 4);
+        const k16 = view16(kind, t.array.buffer, t.array.byteOffset + 2, n * D);
+        const v16 = view16(kind, t.array.buffer, t.array.byteOffset + 2 + 2 * n * D, n * D);
+        new Uint16Array(t.array.buffer, t.array.byteOffset + 2, n * D).set(kBits);
+        new Uint16Array(t.array.buffer, t.array.byteOffset + 2 + 2 * n * D, n * D).set(vBits);
+        const before = e.memoryBytes;
+        cache.append(k16, v16);
+        expect(e.memoryBytes, 'the append grew memory').toBeGreaterThan(before);
+        expect(cache.attend(q, { heads: 2, seqQ: 1 }), JSON.stringify(extra)).toEqual(want.attend(q, { heads: 2, seqQ: 1 }));
+      } finally {
+        e.dispose();
+        want.dispose();
+      }
+    }
   });
 });
 

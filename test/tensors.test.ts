@@ -76,6 +76,50 @@ describe.each(['wasm-relaxed-simd', 'wasm-simd'] as const)('%s tensor views', (b
     expectClose(e.attention(t, k, v, o), want, 'after growth');
   });
 
+  test('RoPE rotates a copy of in-place q and k read by offset, also when the call grows memory', async () => {
+    const ref = engines.get(backend)!;
+    const [L, S, D] = [8, 40000, 8]; // seqK large enough that the call grows memory
+    const qv = random(L * D, 30), kv = random(S * D, 31), vv = random(S * D, 32);
+    const r = { batch: 1, heads: 1, seqQ: L, seqK: S, headDim: D, rope: { dims: 8, positionQ: S - L } };
+    const want = ref.attention(qv, kv, vv, r);
+    for (const as of ['tensor', 'view'] as const) {
+      const e = await createAttention({ backend });
+      try {
+        // q as a tensor of its own, or as a sub-view 16 bytes into a larger one; k as a tensor or its array
+        const tq = e.alloc(as === 'tensor' ? L * D : L * D + 4), tk = e.alloc(S * D);
+        const at = as === 'tensor' ? 0 : 4;
+        tq.array.set(qv, at);
+        tk.array.set(kv);
+        const before = e.memoryBytes;
+        const got = as === 'tensor' ? e.attention(tq, tk, vv, r) : e.attention(tq.array.subarray(at), tk.array, vv, r);
+        expect(e.memoryBytes, 'the call grew memory').toBeGreaterThan(before);
+        expect(got, as).toEqual(want);
+        expect(Array.from(tq.array.subarray(at)), 'q itself is not rotated').toEqual(Array.from(qv));
+        expect(Array.from(tk.array), 'k itself is not rotated').toEqual(Array.from(kv));
+      } finally {
+        e.dispose();
+      }
+    }
+    // A KV-cache append with RoPE of keys in place, while the append grows memory.
+    const n = 4000, kn = kv.subarray(0, n * D), vn = vv.subarray(0, n * D), q1 = qv.subarray(0, D);
+    const cacheOptions = { batch: 1, kvHeads: 1, headDim: D, capacity: n, rope: { dims: 8 } };
+    const wantCache = ref.createKVCache(cacheOptions);
+    wantCache.append(kn, vn);
+    const e = await createAttention({ backend });
+    try {
+      const cache = e.createKVCache(cacheOptions);
+      const t = e.alloc(n * D);
+      t.array.set(kn);
+      const before = e.memoryBytes;
+      cache.append(t.array.subarray(0), vn);
+      expect(e.memoryBytes, 'the append grew memory').toBeGreaterThan(before);
+      expect(cache.attend(q1, { heads: 1, seqQ: 1 })).toEqual(wantCache.attend(q1, { heads: 1, seqQ: 1 }));
+    } finally {
+      e.dispose();
+      wantCache.dispose();
+    }
+  });
+
   test('alloc/free cycles reuse space instead of growing', async () => {
     const e = await createAttention({ backend });
     const a = e.alloc(100_000);

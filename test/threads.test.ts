@@ -146,6 +146,51 @@ describe.each(BUILDS)('%s with threads', (backend) => {
     out.free();
   });
 
+  test('views taken before the shared memory grew: outside every live tensor refused, inside one used in place', async () => {
+    // Growing a shared memory hands out a new SharedArrayBuffer object for the same memory; views over the old
+    // object still reach engine memory, so they are engine memory like any other view.
+    const { single } = engines.get(backend)!;
+    const e = await createAttention({ backend, threads: 2 });
+    try {
+      const D = 8, o = { batch: 1, heads: 1, seqQ: 8, seqK: 8, headDim: D };
+      const t = e.alloc(4096);
+      const stale = t.array.subarray(64, 128), stale16 = new Uint16Array(t.array.buffer, t.array.byteOffset + 256, 64);
+      const live = e.alloc(256);
+      const oldView = live.array.subarray(64, 128), oldView16 = new Uint16Array(live.array.buffer, live.array.byteOffset + 2, 64);
+      t.free();
+      const cache = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 8 }); // reuses t's block
+      const oldBuffer = live.array.buffer;
+      const before0 = e.memoryBytes;
+      const grown = e.alloc(1 << 20); // grows memory
+      expect(e.memoryBytes).toBeGreaterThan(before0);
+      expect(grown.array.buffer, 'a new buffer object for the grown memory').not.toBe(oldBuffer);
+      cache.append(new Float32Array(64), new Float32Array(64).fill(1));
+      const q0 = new Float32Array(D);
+      const before = cache.attend(q0, { heads: 1, seqQ: 1 });
+      const [q, k, v] = [random(64, 40), random(64, 41), random(64, 42)];
+      for (const view of [stale, stale16]) {
+        for (const [args, argument] of [[[view, k, v, o], 'q'], [[q, k, v, { ...o, out: view }], 'options.out']] as const) {
+          expect(() => e.attention(...(args as Parameters<typeof e.attention>)), argument).toThrow(expect.objectContaining({ code: 'INVALID_TYPE', argument }));
+        }
+        expect(() => cache.append(view.subarray(0, 8), new Float32Array(8))).toThrow(expect.objectContaining({ code: 'INVALID_TYPE', argument: 'k' }));
+      }
+      expect(cache.attend(q0, { heads: 1, seqQ: 1 }), 'the cache is intact').toEqual(before);
+      // Views of a live tensor from before the growth are read and written in place, by offset.
+      const want = single.attention(q, k, v, o);
+      oldView.set(q);
+      expect(e.attention(oldView, k, v, o)).toEqual(want);
+      expect(e.attention(q, k, v, { ...o, out: oldView })).toBe(oldView);
+      expect(Array.from(live.array.subarray(64, 128)), 'written into the tensor').toEqual(Array.from(want));
+      const out16 = e.attention(q, k, v, { ...o, out: oldView16 });
+      expect(out16).toBe(oldView16);
+      const want16 = new Uint16Array(64);
+      single.attention(q, k, v, { ...o, out: want16 });
+      expect(Array.from(new Uint16Array(live.array.buffer, live.array.byteOffset + 2, 64))).toEqual(Array.from(want16));
+    } finally {
+      e.dispose();
+    }
+  });
+
   test('3 000 back-to-back calls of 1 to 6 work items (where a lost wake-up or a stale argument would show) match one thread', () => {
     const { single, two, three } = engines.get(backend)!;
     const inputs = [1, 2, 3, 4, 5, 6].map((items) => {

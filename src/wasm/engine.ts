@@ -2,7 +2,8 @@
 //   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
 // The arena is laid out afresh by every call ([q | k | v | mask | out | weights | scratch], skipping tensors
 // already in place) and memory grows only when a call needs more than any call before it, so repeated calls
-// never grow it again. Growing detaches the old ArrayBuffer: views are created after any growth. Each call is
+// never grow it again. Growing detaches the old ArrayBuffer (a shared memory instead hands out a new
+// SharedArrayBuffer object for the same memory): views are created after any growth. Each call is
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
 import { AttentionError } from '../errors.js';
@@ -23,7 +24,7 @@ import { splitPolicy } from './pool.js';
 import type { ThreadPool } from './pool.js';
 import { createWasmKVCache } from './kvcache.js';
 import type { ResidentCache } from './kvcache.js';
-import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
+import { decodeHalves, halfBits, isFloat16Array, isHalfTensor } from '../half.js';
 
 const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
@@ -32,6 +33,8 @@ const I32_MAX = 2 ** 31 - 1;
 const NO_INPUTS: readonly Resolved[] = [];
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const isShared = (b: ArrayBufferLike) => Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
+const Float16 = (globalThis as { Float16Array?: new (b: ArrayBufferLike, at: number, n: number) => ArrayBufferView }).Float16Array;
 const fitsI32 = (...dims: number[]) => dims.every((d) => d <= I32_MAX);
 
 /**
@@ -94,6 +97,21 @@ export function createWasmEngine(
   const caches = new Set<object>();
   const self = {};
   if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
+  /**
+   * Every buffer object of this engine's memory a view can be over. A non-shared memory detaches its old buffer
+   * when it grows, so only the current one counts (a detached view is refused by validation). A shared memory
+   * never detaches: growing it hands out a new SharedArrayBuffer object for the same memory, and views over the
+   * old objects still reach it at the same offsets, so each object is remembered. The object changes only when
+   * memory grows, and the engine grows it only in reserve(), which records the new one.
+   */
+  const shared = isShared(initial.memory.buffer);
+  const buffers = new WeakSet<ArrayBufferLike>();
+  function bufferOf(kx: KernelExports): ArrayBuffer {
+    const buffer = kx.memory.buffer;
+    if (shared) buffers.add(buffer);
+    return buffer;
+  }
+  bufferOf(initial);
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
   function live(): KernelExports {
@@ -119,7 +137,7 @@ export function createWasmEngine(
         throw new AttentionError('OUT_OF_MEMORY', `the runtime refused to grow wasm memory to ${end} bytes (${String(cause)})`);
       }
     }
-    return memory.buffer;
+    return bufferOf(kx);
   }
 
   /** A long-lived block: checked against the limit and grown into before the heap changes. */
@@ -130,11 +148,14 @@ export function createWasmEngine(
   }
 
   /**
-   * The byte offset of a view of this engine's memory, or null for any other array. A view must lie inside a live
-   * tensor: anything else would read arena memory of an earlier call (stale) or freed memory.
+   * The byte offset of a view of this engine's memory (of any element type: float32, 16-bit, a Uint8Array mask),
+   * or null for any other array. A view must lie inside a live tensor: anything else would read arena memory of an
+   * earlier call (stale) or freed memory.
    */
   function locate(view: ArrayBufferView, name: string): number | null {
-    if (kernels === null || view.buffer !== kernels.memory.buffer) return null;
+    if (kernels === null) return null;
+    const buffer = view.buffer;
+    if (buffer !== bufferOf(kernels) && !(shared && buffers.has(buffer))) return null;
     const start = view.byteOffset, end = start + view.byteLength;
     for (const t of tensors.values()) {
       if (start >= t.byteOffset && end <= t.byteOffset + t.length * 4) return start;
@@ -157,17 +178,22 @@ export function createWasmEngine(
   }
 
   /**
-   * Copies an argument to `at`; a tensor already in engine memory only when `always` (its own copy to modify). A
-   * 16-bit tensor is copied as its bits, or decoded to float32 when `asF32` (a copy RoPE rotates).
+   * Copies an argument to `at`. With `rotated` (its element count, taken before the call grew memory) the argument
+   * gets a float32 copy of its own that RoPE rotates: a tensor already in engine memory is copied too, a 16-bit one
+   * decoded. Without it an argument in place is left where it is, and a 16-bit one is copied as its bits.
    */
   function copyIn(
-    buffer: ArrayBufferLike, at: number, arg: Resolved | Float32Array | Uint8Array | Int32Array, always = false, asF32 = false,
+    buffer: ArrayBufferLike, at: number, arg: Resolved | Float32Array | Uint8Array | Int32Array, rotated: number | null = null,
   ): void {
     const { u8, i32, f32 } = viewsOf(buffer);
     if (!ArrayBuffer.isView(arg)) {
       if (arg.inPlace !== null) {
-        // Memory may have grown since the view was taken: the tensor is copied by offset in the current buffer.
-        if (always) f32.copyWithin(at >> 2, arg.inPlace >> 2, (arg.inPlace >> 2) + (arg.array as Float32Array).length);
+        // Memory may have grown since the view was taken (a detached view reads as length 0): the tensor is read
+        // by offset in the current buffer.
+        if (rotated === null) return;
+        const from = arg.inPlace;
+        if (isHalfTensor(arg.array)) decodeHalves(new Uint16Array(buffer, from, rotated), f32.subarray(at >> 2, (at >> 2) + rotated) as Float32Array<ArrayBuffer>);
+        else f32.copyWithin(at >> 2, from >> 2, (from >> 2) + rotated);
         return;
       }
       arg = arg.array as Float32Array;
@@ -176,7 +202,7 @@ export function createWasmEngine(
     else if (isUint8Array(arg)) u8.set(arg, at);
     else if (isHalfTensor(arg)) {
       const bits = halfBits(arg);
-      if (asF32) decodeHalves(bits, f32.subarray(at >> 2, (at >> 2) + bits.length) as Float32Array<ArrayBuffer>);
+      if (rotated !== null) decodeHalves(bits, f32.subarray(at >> 2, (at >> 2) + bits.length) as Float32Array<ArrayBuffer>);
       else new Uint16Array(buffer, at, bits.length).set(bits);
     } else i32.set(arg, at >> 2);
   }
@@ -201,11 +227,14 @@ export function createWasmEngine(
     return out.inPlace === null ? (out.array as Float32Array) : null;
   }
 
-  /** `out` as the caller sees it after the call: a view of the same elements in the current buffer, should the
-   * call have grown memory (which detaches every earlier view). */
+  /** `out` as the caller sees it after the call: a view of the same elements and type in the current buffer,
+   * should the call have grown memory (which detaches every earlier view of a non-shared memory). */
   function outView(buffer: ArrayBufferLike, out: Resolved, outArg: unknown, length: number): Float32Array {
     if (outArg instanceof EngineTensor) return outArg.array;
-    return isFloat32Array(outArg) && outArg.buffer === buffer ? outArg : new Float32Array(buffer, out.inPlace!, length);
+    if (shared || (outArg as ArrayBufferView).buffer === buffer) return outArg as Float32Array;
+    if (!isHalfTensor(outArg)) return new Float32Array(buffer, out.inPlace!, length);
+    const half = isFloat16Array(outArg) && Float16 !== undefined ? new Float16(buffer, out.inPlace!, length) : new Uint16Array(buffer, out.inPlace!, length);
+    return half as unknown as Float32Array; // (callers hold 16-bit tensors as Float32Array)
   }
 
   /** The call's result: the filled array, or for an `out` in engine memory `out` itself (see outView). */
@@ -240,12 +269,14 @@ export function createWasmEngine(
     const { heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
     const layout = new Layout(heap.top);
     const qArray = q.array as Float32Array;
+    // Element counts, taken before the call grows memory (which would detach a view in place to length 0).
+    const qLength = qArray.length, kLength = resident === null ? (k!.array as Float32Array).length : 0;
     // RoPE rotates the call's own float32 copies of q and k (16-bit ones decoded into them): tensors in place are
     // copied too, never modified.
-    const qPtr = rope !== null ? layout.region(qArray.length * 4) : layout.input(q, qArray.byteLength);
+    const qPtr = rope !== null ? layout.region(qLength * 4) : layout.input(q, qArray.byteLength);
     const kBytes = resident === null ? (k!.array as Float32Array).byteLength : 0;
     const kPtr = resident !== null ? resident.kPtr
-      : rope !== null ? layout.region((k!.array as Float32Array).length * 4) : layout.input(k!, kBytes);
+      : rope !== null ? layout.region(kLength * 4) : layout.input(k!, kBytes);
     const vPtr = resident !== null ? resident.vPtr : layout.input(v!, (v!.array as Float32Array).byteLength);
     const maskBytes = mask === null ? 0 : mask.byteLength; // taken now: growing memory detaches a view of it
     const maskPtr = layout.region(maskBytes);
@@ -288,9 +319,9 @@ export function createWasmEngine(
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
     const buffer = reserve(kx, layout.end);
 
-    copyIn(buffer, qPtr, q, rope !== null, rope !== null);
+    copyIn(buffer, qPtr, q, rope !== null ? qLength : null);
     if (resident === null) {
-      copyIn(buffer, kPtr, k!, rope !== null, rope !== null);
+      copyIn(buffer, kPtr, k!, rope !== null ? kLength : null);
       copyIn(buffer, vPtr, v!);
     }
     if (mask !== null) {

@@ -88,6 +88,8 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     const rv = host.resolve(v, 'v');
     const { n, rows, positions } = planAppend(rk.array, rv.array, options, shape, lengths);
     const kArray = rk.array as Float32Array, vArray = rv.array as Float32Array;
+    // Taken before the append grows memory, which would detach a view in place (k or v inside a tensor) to length 0.
+    const kLength = kArray.length;
     // The call's arena: [k | v | rows | positions | RoPE tables | scratch]. With RoPE the new keys are rotated (at
     // their positions in their rows) in a float32 copy of their own.
     let end = align16(host.heap.top);
@@ -96,7 +98,7 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
       end = align16(end + b);
       return at;
     };
-    const kPtr = rope !== null ? region(kArray.length * 4) : rk.inPlace ?? region(kArray.byteLength);
+    const kPtr = rope !== null ? region(kLength * 4) : rk.inPlace ?? region(kArray.byteLength);
     const vPtr = rv.inPlace ?? region(vArray.byteLength);
     const rowsPtr = region(rows.byteLength), positionsPtr = region(positions.byteLength);
     const tables = rope === null ? [] : Array.from(positions, (p) => ropeTable(rope, rope.positionK + p, n));
@@ -106,10 +108,14 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     const buffer = host.reserve(kx, end);
     const u8 = new Uint8Array(buffer);
     const put = (at: number, x: ArrayBufferView) => u8.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), at);
-    if (rope !== null) {
-      const f = new Float32Array(buffer, kPtr, kArray.length);
-      if (isHalfTensor(kArray)) decodeHalves(halfBits(kArray), f);
-      else f.set(rk.inPlace === null ? kArray : new Float32Array(buffer, rk.inPlace, kArray.length));
+    if (rope !== null) { // a float32 copy of k to rotate; keys in place are read by offset in the current buffer
+      const f = new Float32Array(buffer, kPtr, kLength);
+      const half = isHalfTensor(kArray);
+      if (rk.inPlace !== null) {
+        if (half) decodeHalves(new Uint16Array(buffer, rk.inPlace, kLength), f);
+        else f.set(new Float32Array(buffer, rk.inPlace, kLength));
+      } else if (half) decodeHalves(halfBits(kArray), f);
+      else f.set(kArray);
     } else if (rk.inPlace === null) put(kPtr, isHalfTensor(kArray) ? halfBits(kArray) : kArray);
     if (rv.inPlace === null) put(vPtr, isHalfTensor(vArray) ? halfBits(vArray) : vArray);
     put(rowsPtr, rows);
