@@ -56,8 +56,9 @@ export function attendBlock(
   const rowMax = rowState;
   const rowSum = rowState + (<usize>BR << 2);
   const rowCorr = rowSum + (<usize>BR << 2);
+  const rowEps = rowCorr + (<usize>BR << 2); // each row's weight factor exponent (score4.ts fusedRef)
   const rows4 = rows & ~3;
-  startRows(p, h, hStep, rows, rowMax, rowSum);
+  startRows(p, h, hStep, rows, rowMax, rowSum, rowEps);
   memory.fill(acc, 0, <usize>rows * accStride);
   if (weights != 0) memory.fill(weights, 0, <usize>rows * <usize>S << 2);
   // The block's full 4-row groups, packed [D][4] once for all its key blocks; a binary16 q is decoded while
@@ -144,7 +145,7 @@ export function attendBlock(
           const own = min(g, max(0, rowHi(p, i + t * iStep, off, keys) - kb));
           for (let j = own; j < g4; j++) store<f32>(sr + <usize>t * sStride + (<usize>j << 2), -Infinity);
         }
-        softmaxRows4(sr, sStride, g4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
+        softmaxRows4(sr, sStride, g4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro);
         r += 3;
         continue;
       }
@@ -157,7 +158,7 @@ export function attendBlock(
       }
       weighRow(
         p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
-        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro,
+        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro,
       );
     }
 
