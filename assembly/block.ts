@@ -8,7 +8,7 @@ import { x16_packq_4 } from "./pack16";
 import { f32ToHalf, halfRowToF32, storeHalves4 } from "./convert";
 import { typedKeys, typedScores, typedValues, typedWeightedValues } from "./kvtypes";
 import {
-  BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
+  BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p_n,
 } from "./gemm";
 import {
   TILE_EMPTY, TILE_FULL, alibiTable, keysOf, maskTile, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow,
@@ -116,9 +116,7 @@ export function attendBlock(
       const sr = sBuf + <usize>r * sStride;
       const g = fast ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
       const c8 = g > 0 ? ceil8(g) : cols8;
-      for (let c = 0; c < c8; c += 8) {
-        f32_qk_4x8p(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
-      }
+      f32_qk_4x8p_n(qr, kPanel, D, sr, sStride, c8 >> 3);
     }
     for (; r < rows; r++) {
       const qr = q + <usize>r * qStride;
