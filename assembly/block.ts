@@ -8,7 +8,7 @@ import { x16_packq_4 } from "./pack16";
 import { f32ToHalf, halfRowToF32, storeHalves4 } from "./convert";
 import { typedKeys, typedScores, typedValues, typedWeightedValues } from "./kvtypes";
 import {
-  BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p_n,
+  BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b_n, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p_n,
 } from "./gemm";
 import {
   TILE_EMPTY, TILE_FULL, alibiTable, keysOf, maskTile, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow,
@@ -178,7 +178,7 @@ export function attendBlock(
       const g = fast ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
       const J = g > 0 ? min((g + 3) & ~3, cols) : cols;
       if (sStride == BLOCK_STRIDE) {
-        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, J, ar + (<usize>c << 2), accStride, cr);
+        f32_pv_4x8b_n(pr, vBlock, vPanel, vStride, J, ar, accStride, cr, dv8 >> 3);
       } else {
         for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c >> 3) * vPanel, vStride, J, ar + (<usize>c << 2), accStride, cr);
       }

@@ -163,7 +163,8 @@ export function f32_pv_4x8(
  * f32-pv-4x8-blocked: f32_pv_4x8 for the flash loop, whose weight rows are always BLOCK_STRIDE bytes apart: the
  * four rows are read at constant offsets from one pointer, so each step bumps 2 pointers instead of 5.
  */
-export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
+// @ts-ignore: decorator
+@inline function pvTileB(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
   const a1p = acc + accStride;
   const a2p = a1p + accStride;
   const a3p = a2p + accStride;
@@ -194,6 +195,24 @@ export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: us
   v128.store(a1p, c10); v128.store(a1p, c11, 16);
   v128.store(a2p, c20); v128.store(a2p, c21, 16);
   v128.store(a3p, c30); v128.store(a3p, c31, 16);
+}
+
+export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
+  pvTileB(p0, v, vStride, J, acc, accStride, corr);
+}
+
+/**
+ * f32_pv_4x8b over `groups` 8-column groups (values `vPanel` bytes apart, acc columns 8 apart): one call per
+ * 4-row group and key block, as f32_qk_4x8p_n.
+ */
+export function f32_pv_4x8b_n(
+  p0: usize, v: usize, vPanel: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize, groups: i32,
+): void {
+  for (let c = 0; c < groups; c++) {
+    pvTileB(p0, v, vStride, J, acc, accStride, corr);
+    v += vPanel;
+    acc += 32;
+  }
 }
 
 /** f32-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8). */
