@@ -7,8 +7,8 @@ import {
   ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE,
   MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE, Params,
 } from "./params.generated";
-import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vmadd, vsoftcap } from "./vmath";
-import { fusedRef, refError } from "./score4";
+import { LANE_TABLE, LOG2E, hmax, hsum, vexp, vexp2, vmadd, vsoftcap } from "./vmath";
+import { finishSoftmaxRow, fusedRef, refError, softmaxExponents } from "./score4";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -167,7 +167,8 @@ export function weighRow(
     let eps: f32 = 0;
     const c = f32x4.splat(scale * LOG2E);
     if (fusedRef(f32x4.splat(ref2), c)) {
-      // softmaxRows4's one-op argument, the same operations (the same bits for a row in a 4-row group or alone).
+      // softmaxRows4's one-op argument, the same operations: the same bits for a row in a 4-row group or alone
+      // (unless another row of its group is past REF_LIMIT, which sends the whole group to the two-rounding form).
       eps = f32x4.extract_lane(refError(f32x4.splat(mRef), f32x4.splat(ref2)), 0);
       const n2 = f32x4.splat(-ref2);
       for (let j = 0; j < cols; j += 4) {
@@ -271,50 +272,6 @@ export function weighRow(
   store<f32>(rowCorr, corr);
   store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
   store<f32>(rowMax, mNew);
-}
-
-/** The softmax pass over a row of logits whose max is in vmax: p = e^(x − m_new), running sum and max. */
-// @ts-ignore: decorator
-@inline function softmaxExponents(s: usize, cols: i32, vmax: v128, rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize): void {
-  let vsum = f32x4.splat(0);
-  const mOld = load<f32>(rowMax);
-  const mNew = max(mOld, hmax(vmax));
-  // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
-  const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
-  const vlog2e = f32x4.splat(LOG2E);
-  const ref2 = mRef * LOG2E;
-  let eps: f32 = 0;
-  if (fusedRef(f32x4.splat(ref2), vlog2e)) { // x·log2 e − m2 in one op (score4.ts fusedRef)
-    eps = f32x4.extract_lane(refError(f32x4.splat(mRef), f32x4.splat(ref2)), 0);
-    const n2 = f32x4.splat(-ref2);
-    for (let j = 0; j < cols; j += 4) {
-      const ptr = s + (<usize>j << 2);
-      const e = vexp2(vmadd(v128.load(ptr), vlog2e, n2));
-      v128.store(ptr, e);
-      vsum = f32x4.add(vsum, e);
-    }
-  } else {
-    const vref = f32x4.splat(mRef);
-    for (let j = 0; j < cols; j += 4) {
-      const ptr = s + (<usize>j << 2);
-      const e = vexp2(f32x4.mul(f32x4.sub(v128.load(ptr), vref), vlog2e));
-      v128.store(ptr, e);
-      vsum = f32x4.add(vsum, e);
-    }
-  }
-  finishSoftmaxRow(mOld, mNew, mRef, eps, vsum, rowMax, rowSum, rowCorr, rowEps);
-}
-
-/** corr = e^(m_old − m_new) with the weights' factor 2^ε swapped (2^(ε − ε_old)), sum ← sum·corr + Σp. */
-// @ts-ignore: decorator
-@inline function finishSoftmaxRow(
-  mOld: f32, mNew: f32, mRef: f32, eps: f32, vsum: v128, rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize,
-): void {
-  const corr = sexp2((mOld - mRef) * LOG2E + (eps - load<f32>(rowEps)));
-  store<f32>(rowCorr, corr);
-  store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
-  store<f32>(rowMax, mNew);
-  store<f32>(rowEps, eps);
 }
 
 /** The non-softmax activations of one score vector (masking is applied by the caller). */

@@ -3,7 +3,9 @@
 // rows' running max, sum and correction are consecutive floats that move as one vector, and the per-row latency
 // chain (max → reference → exponents → sum, and the correction's e^x) is paid once per four rows: a profile of
 // S3 put 15 % of the time in weighRow, much of it in that per-row fixed work for 128-key rows.
-import { EXP2_TABLE, FUSED_MADD, LOG2E, vexp2, vexp2k, vmadd } from "./vmath";
+// Also the softmax family's exponent pass for the general path (softmaxExponents, finishSoftmaxRow), so the
+// one-op exponent argument and its per-row ε (fusedRef) live in one file.
+import { EXP2_TABLE, FUSED_MADD, LOG2E, hmax, hsum, sexp2, vexp2, vexp2k, vmadd } from "./vmath";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -126,4 +128,48 @@ export function softmaxRows4(
   v128.store(rowSum, f32x4.add(f32x4.mul(v128.load(rowSum), corr), sums));
   v128.store(rowMax, mNew);
   v128.store(rowEps, eps);
+}
+
+/** The softmax pass over a row of logits whose max is in vmax: p = e^(x − m_new), running sum and max. */
+// @ts-ignore: decorator
+@inline export function softmaxExponents(s: usize, cols: i32, vmax: v128, rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize): void {
+  let vsum = f32x4.splat(0);
+  const mOld = load<f32>(rowMax);
+  const mNew = max(mOld, hmax(vmax));
+  // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
+  const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
+  const vlog2e = f32x4.splat(LOG2E);
+  const ref2 = mRef * LOG2E;
+  let eps: f32 = 0;
+  if (fusedRef(f32x4.splat(ref2), vlog2e)) { // x·log2 e − m2 in one op (score4.ts fusedRef)
+    eps = f32x4.extract_lane(refError(f32x4.splat(mRef), f32x4.splat(ref2)), 0);
+    const n2 = f32x4.splat(-ref2);
+    for (let j = 0; j < cols; j += 4) {
+      const ptr = s + (<usize>j << 2);
+      const e = vexp2(vmadd(v128.load(ptr), vlog2e, n2));
+      v128.store(ptr, e);
+      vsum = f32x4.add(vsum, e);
+    }
+  } else {
+    const vref = f32x4.splat(mRef);
+    for (let j = 0; j < cols; j += 4) {
+      const ptr = s + (<usize>j << 2);
+      const e = vexp2(f32x4.mul(f32x4.sub(v128.load(ptr), vref), vlog2e));
+      v128.store(ptr, e);
+      vsum = f32x4.add(vsum, e);
+    }
+  }
+  finishSoftmaxRow(mOld, mNew, mRef, eps, vsum, rowMax, rowSum, rowCorr, rowEps);
+}
+
+/** corr = e^(m_old − m_new) with the weights' factor 2^ε swapped (2^(ε − ε_old)), sum ← sum·corr + Σp. */
+// @ts-ignore: decorator
+@inline export function finishSoftmaxRow(
+  mOld: f32, mNew: f32, mRef: f32, eps: f32, vsum: v128, rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize,
+): void {
+  const corr = sexp2((mOld - mRef) * LOG2E + (eps - load<f32>(rowEps)));
+  store<f32>(rowCorr, corr);
+  store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
+  store<f32>(rowMax, mNew);
+  store<f32>(rowEps, eps);
 }
