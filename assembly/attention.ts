@@ -20,7 +20,7 @@ export function scratchBytes(params: usize): f64 {
   const keys = resident ? 0.0 : <f64>ceil8(S) * <f64>D;
   const values = padsValues(p) || panelValues(p) ? <f64>S * dv8 : 0.0;
   const R = <f64>blockRows(p); // one query row needs one row of scores, not BR
-  const block = scoreFloats(p) + R * dv8 + <f64>(3 * BR) + R * <f64>D;
+  const block = scoreFloats(p) + R * dv8 + <f64>(4 * BR) + R * <f64>D; // 4·BR: row max, sum, corr, ε
   return 4.0 * (keys + values + block + <f64>biasLength(p)) + typedScratchBytes(p);
 }
 
@@ -125,7 +125,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
   const sBuf = vpad + (padV || panelV ? <usize>S * <usize>dv8 << 2 : 0);
   const acc = sBuf + (<usize>scoreFloats(p) << 2); // fits: the host reserved scratchBytes
   const rowState = acc + (R * <usize>dv8 << 2);
-  const qpack = rowState + (<usize>(3 * BR) << 2);
+  const qpack = rowState + (<usize>(4 * BR) << 2);
   const bias = qpack + (R * <usize>D << 2);
   // Element sizes (float32, or binary16 tensors) and row strides in bytes: (B, seq, heads, dim) rows of one
   // head are `heads` rows apart.

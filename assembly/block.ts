@@ -8,7 +8,7 @@ import { x16_packq_4 } from "./pack16";
 import { f32ToHalf, halfRowToF32, storeHalves4 } from "./convert";
 import { typedKeys, typedScores, typedValues, typedWeightedValues } from "./kvtypes";
 import {
-  BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p,
+  BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b_n, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p_n,
 } from "./gemm";
 import {
   TILE_EMPTY, TILE_FULL, alibiTable, keysOf, maskTile, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow,
@@ -56,8 +56,9 @@ export function attendBlock(
   const rowMax = rowState;
   const rowSum = rowState + (<usize>BR << 2);
   const rowCorr = rowSum + (<usize>BR << 2);
+  const rowEps = rowCorr + (<usize>BR << 2); // each row's weight factor exponent (score4.ts fusedRef)
   const rows4 = rows & ~3;
-  startRows(p, h, hStep, rows, rowMax, rowSum);
+  startRows(p, h, hStep, rows, rowMax, rowSum, rowEps);
   memory.fill(acc, 0, <usize>rows * accStride);
   if (weights != 0) memory.fill(weights, 0, <usize>rows * <usize>S << 2);
   // The block's full 4-row groups, packed [D][4] once for all its key blocks; a binary16 q is decoded while
@@ -115,9 +116,7 @@ export function attendBlock(
       const sr = sBuf + <usize>r * sStride;
       const g = fast ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
       const c8 = g > 0 ? ceil8(g) : cols8;
-      for (let c = 0; c < c8; c += 8) {
-        f32_qk_4x8p(qr, kPanel + (<usize>c * <usize>D << 2), D, sr + (<usize>c << 2), sStride);
-      }
+      f32_qk_4x8p_n(qr, kPanel, D, sr, sStride, c8 >> 3);
     }
     for (; r < rows; r++) {
       const qr = q + <usize>r * qStride;
@@ -144,7 +143,7 @@ export function attendBlock(
           const own = min(g, max(0, rowHi(p, i + t * iStep, off, keys) - kb));
           for (let j = own; j < g4; j++) store<f32>(sr + <usize>t * sStride + (<usize>j << 2), -Infinity);
         }
-        softmaxRows4(sr, sStride, g4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro);
+        softmaxRows4(sr, sStride, g4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro);
         r += 3;
         continue;
       }
@@ -157,7 +156,7 @@ export function attendBlock(
       }
       weighRow(
         p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
-        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro,
+        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro,
       );
     }
 
@@ -179,7 +178,7 @@ export function attendBlock(
       const g = fast ? groupKeys(p, r, rows, qb, iStep, off, keys, kb, cols, weights) : 0;
       const J = g > 0 ? min((g + 3) & ~3, cols) : cols;
       if (sStride == BLOCK_STRIDE) {
-        for (let c = 0; c < dv8; c += 8) f32_pv_4x8b(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, J, ar + (<usize>c << 2), accStride, cr);
+        f32_pv_4x8b_n(pr, vBlock, vPanel, vStride, J, ar, accStride, cr, dv8 >> 3);
       } else {
         for (let c = 0; c < dv8; c += 8) f32_pv_4x8(pr, sStride, vBlock + (<usize>c >> 3) * vPanel, vStride, J, ar + (<usize>c << 2), accStride, cr);
       }

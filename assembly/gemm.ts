@@ -12,7 +12,8 @@ export const BLOCK_STRIDE: usize = 512;
  * constant offsets instead of four, so each step bumps 2 pointers instead of 5 — the loop is short enough
  * that its scalar bookkeeping competes with the 14 vector operations for issue slots.
  */
-export function f32_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
+// @ts-ignore: decorator
+@inline function qkTile(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -36,6 +37,24 @@ export function f32_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usi
   v128.store(s, c10); v128.store(s, c11, 16); s += sStride;
   v128.store(s, c20); v128.store(s, c21, 16); s += sStride;
   v128.store(s, c30); v128.store(s, c31, 16);
+}
+
+export function f32_qk_4x8p(qp: usize, kp: usize, D: i32, s: usize, sStride: usize): void {
+  qkTile(qp, kp, D, s, sStride);
+}
+
+/**
+ * f32_qk_4x8p over `panels` consecutive key panels (s columns 8 apart): the flash loop's whole key block for one
+ * 4-row group in one call, not a call per 8 keys (D = 64: a call's frame and memory-base loads were ~2 % of its
+ * 64-step loop).
+ */
+export function f32_qk_4x8p_n(qp: usize, kp: usize, D: i32, s: usize, sStride: usize, panels: i32): void {
+  const panelBytes = <usize>D << 5;
+  for (let c = 0; c < panels; c++) {
+    qkTile(qp, kp, D, s, sStride);
+    kp += panelBytes;
+    s += 32;
+  }
 }
 
 /** f32-qk-1x8: s (1,8) = q (1,D) · kᵀ (D,8); for the rows left over after 4-row tiles (and decode). */
@@ -144,7 +163,8 @@ export function f32_pv_4x8(
  * f32-pv-4x8-blocked: f32_pv_4x8 for the flash loop, whose weight rows are always BLOCK_STRIDE bytes apart: the
  * four rows are read at constant offsets from one pointer, so each step bumps 2 pointers instead of 5.
  */
-export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
+// @ts-ignore: decorator
+@inline function pvTileB(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
   const a1p = acc + accStride;
   const a2p = a1p + accStride;
   const a3p = a2p + accStride;
@@ -175,6 +195,24 @@ export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: us
   v128.store(a1p, c10); v128.store(a1p, c11, 16);
   v128.store(a2p, c20); v128.store(a2p, c21, 16);
   v128.store(a3p, c30); v128.store(a3p, c31, 16);
+}
+
+export function f32_pv_4x8b(p0: usize, v: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize): void {
+  pvTileB(p0, v, vStride, J, acc, accStride, corr);
+}
+
+/**
+ * f32_pv_4x8b over `groups` 8-column groups (values `vPanel` bytes apart, acc columns 8 apart): one call per
+ * 4-row group and key block, as f32_qk_4x8p_n.
+ */
+export function f32_pv_4x8b_n(
+  p0: usize, v: usize, vPanel: usize, vStride: usize, J: i32, acc: usize, accStride: usize, corr: usize, groups: i32,
+): void {
+  for (let c = 0; c < groups; c++) {
+    pvTileB(p0, v, vStride, J, acc, accStride, corr);
+    v += vPanel;
+    acc += 32;
+  }
 }
 
 /** f32-pv-1x8: acc (1,8) = acc · corr + p (1,J) · v (J,8). */

@@ -7,7 +7,8 @@ import {
   ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, CAUSAL_BOTTOM_RIGHT, CAUSAL_NONE,
   MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE, Params,
 } from "./params.generated";
-import { LANE_TABLE, LOG2E, hmax, hsum, sexp2, vexp, vexp2, vsoftcap } from "./vmath";
+import { LANE_TABLE, LOG2E, hmax, hsum, vexp, vexp2, vmadd, vsoftcap } from "./vmath";
+import { finishSoftmaxRow, fusedRef, refError, softmaxExponents } from "./score4";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -32,11 +33,11 @@ const NEG_INF: f32 = -Infinity;
 }
 
 /**
- * Starts `rows` rows of query head h: running max −∞ and sum 0; with a sink σ, max σ and sum 1 — the sink is one
+ * Starts `rows` rows of query head h: running max −∞, sum 0 and weight factor exponent ε 0; with a sink σ, max σ and sum 1 — the sink is one
  * more logit, e^(σ − m), in the denominator only (softmax1 is the sink 0). Squared keeps the running max of |s|,
  * from 0.
  */
-export function startRows(p: Params, h: i32, hStep: i32, rows: i32, rowMax: usize, rowSum: usize): void {
+export function startRows(p: Params, h: i32, hStep: i32, rows: i32, rowMax: usize, rowSum: usize, rowEps: usize): void {
   const squared = p.activation == ACT_SQUARED;
   for (let r = 0; r < rows; r++) {
     let sink = NEG_INF;
@@ -44,6 +45,7 @@ export function startRows(p: Params, h: i32, hStep: i32, rows: i32, rowMax: usiz
     else if (p.sinks != 0) sink = load<f32>(p.sinks + (<usize>(h + r * hStep) << 2)); // row r is head h + r·hStep
     store<f32>(rowMax + (<usize>r << 2), sink);
     store<f32>(rowSum + (<usize>r << 2), sink == NEG_INF || squared ? 0 : 1);
+    store<f32>(rowEps + (<usize>r << 2), 0); // the sum's 1 carries no factor 2^ε (score4.ts fusedRef)
   }
 }
 
@@ -132,7 +134,7 @@ export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
  */
 export function weighRow(
   p: Params, s: usize, cols: i32, start: i32, limit: i32, bias: usize, maskKind: i32, mask: usize,
-  rowMax: usize, rowSum: usize, rowCorr: usize,
+  rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize,
 ): void {
   const activation = p.activation;
   const scale = p.scale;
@@ -151,7 +153,7 @@ export function weighRow(
       vmax = f32x4.pmax(vmax, x);
       v128.store(s + o, x);
     }
-    softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
+    softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr, rowEps);
     return;
   }
   if (plain && scale > 0) {
@@ -161,17 +163,33 @@ export function weighRow(
     const mOld = load<f32>(rowMax);
     const mNew = max(mOld, hmax(vmax) * scale);
     const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
-    const vscale = f32x4.splat(scale);
-    const vlog2e = f32x4.splat(LOG2E);
-    const vref = f32x4.splat(mRef);
-    for (let j = 0; j < cols; j += 4) {
-      const ptr = s + (<usize>j << 2);
-      // Rounded product, then subtraction (not one fused op): the row's max then gets exactly 2^0 = 1.
-      const e = vexp2(f32x4.mul(f32x4.sub(f32x4.mul(v128.load(ptr), vscale), vref), vlog2e));
-      v128.store(ptr, e);
-      vsum = f32x4.add(vsum, e);
+    const ref2 = mRef * LOG2E;
+    let eps: f32 = 0;
+    const c = f32x4.splat(scale * LOG2E);
+    if (fusedRef(f32x4.splat(ref2), c)) {
+      // softmaxRows4's one-op argument, the same operations: the same bits for a row in a 4-row group or alone
+      // (unless another row of its group is past REF_LIMIT, which sends the whole group to the two-rounding form).
+      eps = f32x4.extract_lane(refError(f32x4.splat(mRef), f32x4.splat(ref2)), 0);
+      const n2 = f32x4.splat(-ref2);
+      for (let j = 0; j < cols; j += 4) {
+        const ptr = s + (<usize>j << 2);
+        const e = vexp2(vmadd(v128.load(ptr), c, n2));
+        v128.store(ptr, e);
+        vsum = f32x4.add(vsum, e);
+      }
+    } else {
+      const vscale = f32x4.splat(scale);
+      const vlog2e = f32x4.splat(LOG2E);
+      const vref = f32x4.splat(mRef);
+      for (let j = 0; j < cols; j += 4) {
+        const ptr = s + (<usize>j << 2);
+        // Rounded product, then subtraction (not one fused op): the row's max then gets exactly 2^0 = 1.
+        const e = vexp2(f32x4.mul(f32x4.sub(f32x4.mul(v128.load(ptr), vscale), vref), vlog2e));
+        v128.store(ptr, e);
+        vsum = f32x4.add(vsum, e);
+      }
     }
-    finishSoftmaxRow(mOld, mNew, mRef, vsum, rowMax, rowSum, rowCorr);
+    finishSoftmaxRow(mOld, mNew, mRef, eps, vsum, rowMax, rowSum, rowCorr, rowEps);
     return;
   }
 
@@ -225,7 +243,7 @@ export function weighRow(
     lane = i32x4.add(lane, step);
     m += maskStep;
   }
-  if (softmaxFamily) softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr);
+  if (softmaxFamily) softmaxExponents(s, cols, vmax, rowMax, rowSum, rowCorr, rowEps);
   else if (squared) squares(s, cols, vmax, rowMax, rowSum, rowCorr);
   else {
     store<f32>(rowCorr, 1);
@@ -251,35 +269,6 @@ export function weighRow(
   }
   const ratio: f32 = mNew == 0 ? 1 : mOld / mNew;
   const corr = ratio * ratio;
-  store<f32>(rowCorr, corr);
-  store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
-  store<f32>(rowMax, mNew);
-}
-
-/** The softmax pass over a row of logits whose max is in vmax: p = e^(x − m_new), running sum and max. */
-// @ts-ignore: decorator
-@inline function softmaxExponents(s: usize, cols: i32, vmax: v128, rowMax: usize, rowSum: usize, rowCorr: usize): void {
-  let vsum = f32x4.splat(0);
-  const mOld = load<f32>(rowMax);
-  const mNew = max(mOld, hmax(vmax));
-  // With nothing admissible yet, exponentiate against 0: 2^(−∞ − 0) = 0, never 2^(−∞ + ∞) = NaN.
-  const mRef: f32 = mNew == NEG_INF ? 0 : mNew;
-  const vref = f32x4.splat(mRef);
-  const vlog2e = f32x4.splat(LOG2E);
-  for (let j = 0; j < cols; j += 4) {
-    const ptr = s + (<usize>j << 2);
-    const e = vexp2(f32x4.mul(f32x4.sub(v128.load(ptr), vref), vlog2e));
-    v128.store(ptr, e);
-    vsum = f32x4.add(vsum, e);
-  }
-  finishSoftmaxRow(mOld, mNew, mRef, vsum, rowMax, rowSum, rowCorr);
-}
-
-// @ts-ignore: decorator
-@inline function finishSoftmaxRow(
-  mOld: f32, mNew: f32, mRef: f32, vsum: v128, rowMax: usize, rowSum: usize, rowCorr: usize,
-): void {
-  const corr = sexp2((mOld - mRef) * LOG2E);
   store<f32>(rowCorr, corr);
   store<f32>(rowSum, load<f32>(rowSum) * corr + hsum(vsum));
   store<f32>(rowMax, mNew);

@@ -108,6 +108,16 @@ export const EXP2_TABLE: usize = memory.data<f32>([
 export const LOG2E: f32 = 1.442695041;
 
 /**
+ * Whether vmadd is one fused, singly rounded operation here: relaxed_madd may be either (x64 without FMA3 runs it
+ * as a multiply and an add), and the softmax kernels' one-instruction exponent argument (score4.ts refOf) is only
+ * exact when fused. Decided once per instance: (1 + 2^−12)² − (1 + 2^−11) is 2^−24 fused, 0 rounded twice.
+ */
+const FMA_PROBE: usize = memory.data<f32>([1.000244140625, -1.00048828125]); // loaded: never folded at compile time
+export const FUSED_MADD: bool = ASC_FEATURE_RELAXED_SIMD && f32x4.extract_lane(vmadd(
+  v128.load32_splat(FMA_PROBE), v128.load32_splat(FMA_PROBE), v128.load32_splat(FMA_PROBE, 4),
+), 0) != 0;
+
+/**
  * 2^x on four lanes, for x ≤ 0: the softmax kernels work in base 2 (log2 e folded into the score scale), which
  * makes the range reduction exact (r = x − round(x) needs no Cody–Waite split) and saves three instructions
  * per vector over vexp. Max relative error 1.89e-7 (plain) / 1.65e-7 (relaxed) on [−126, 0] (test/exp.test.ts); below −126 it flushes to +0,
@@ -129,9 +139,11 @@ export const LOG2E: f32 = 1.442695041;
  */
 // @ts-ignore: decorator
 @inline export function vexp2k(x: v128, magic: v128, b5: v128, b4: v128, b3: v128, b2: v128, b1: v128, cutoff: v128): v128 {
-  let n = f32x4.add(x, magic);
-  const s = i32x4.shl(n, 23);
-  n = f32x4.sub(n, magic);
+  // n = nearest(x) (one rounding instruction), r = x − n, and 2^n from the bits of n + magic bias (exact): r no
+  // longer waits for the bias to be added and subtracted back, two dependent adds shorter for the exponent loops
+  // (latency-bound). n is from nearest for both: the bias sum alone rounds ties (x = k + 0.5) the other way.
+  const n = f32x4.nearest(x);
+  const s = i32x4.shl(f32x4.add(n, magic), 23);
   const r = f32x4.sub(x, n);
   let p = vmadd(b5, r, b4);
   p = vmadd(p, r, b3);
