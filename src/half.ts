@@ -1,22 +1,24 @@
 // IEEE binary16 on the host: 16-bit tensors (Float16Array where the runtime has one, else Uint16Array holding the
 // bits), and the conversions the JS backend and validation use. Rounding is to nearest even, as in the kernels.
+import { typedArrayKind, viewBuffer, viewByteOffset, viewLength } from './views.js';
 
-/** True for a Float16Array (any realm). */
-export const isFloat16Array = (x: unknown): boolean =>
-  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Float16Array]';
+/** True for a Float16Array (any realm), by its internal slot: an own or inherited Symbol.toStringTag is not read. */
+export const isFloat16Array = (x: unknown): boolean => typedArrayKind(x) === 'Float16Array';
 
 /** True for a Uint16Array (any realm): binary16 bits. */
-export const isUint16Array = (x: unknown): x is Uint16Array =>
-  ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint16Array]';
+export const isUint16Array = (x: unknown): x is Uint16Array => typedArrayKind(x) === 'Uint16Array';
 
 /** A 16-bit tensor: Float16Array or Uint16Array of binary16 bits. (Not a type guard: callers hold it as Float32Array.) */
 export const isHalfTensor = (x: unknown): boolean => isFloat16Array(x) || isUint16Array(x);
 
-/** The binary16 bits of a 16-bit tensor, as a Uint16Array over the same memory. */
+/**
+ * The binary16 bits of a 16-bit tensor, as a Uint16Array over the same memory (a Uint16Array itself: read its
+ * length with viewLength, never `.length`).
+ */
 export function halfBits(x: unknown): Uint16Array {
   if (isUint16Array(x)) return x;
-  const f = x as ArrayBufferView & { readonly length: number };
-  return new Uint16Array(f.buffer, f.byteOffset, f.length);
+  const f = x as ArrayBufferView;
+  return new Uint16Array(viewBuffer(f), viewByteOffset(f), viewLength(f));
 }
 
 let table: Float32Array | null = null;
@@ -37,9 +39,10 @@ function decodeTable(): Float32Array {
 export const halfToNumber = (h: number): number => decodeTable()[h & 0xffff]!;
 
 /** binary16 bits → float32 (a new array, or `into`). */
-export function decodeHalves(bits: Uint16Array, into = new Float32Array(bits.length)): Float32Array {
+export function decodeHalves(bits: Uint16Array, into = new Float32Array(viewLength(bits))): Float32Array {
   const t = decodeTable();
-  for (let i = 0; i < bits.length; i++) into[i] = t[bits[i]!]!;
+  const n = viewLength(bits);
+  for (let i = 0; i < n; i++) into[i] = t[bits[i]!]!;
   return into;
 }
 

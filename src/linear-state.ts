@@ -52,6 +52,11 @@ export class LinearStateHandle<T = unknown> implements LinearState {
     return this.#disposed;
   }
 
+  /** True for a state this package made, by its private field (no user code runs, unlike `instanceof` on a Proxy). */
+  static is(x: unknown): x is LinearStateHandle {
+    return typeof x === 'object' && x !== null && #disposed in x;
+  }
+
   /** Throws DISPOSED when this state (or its engine) is gone. */
   check(name = 'state'): void {
     if (this.#disposed) throw new AttentionError('DISPOSED', 'this linear-attention state was disposed', name);

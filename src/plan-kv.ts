@@ -6,6 +6,7 @@ import { planRope } from './plan-model.js';
 import type { RopePlan } from './plan-model.js';
 import { describe, dimension, elementsOf, optionsObject, readOptions, tensor } from './plan-util.js';
 import { DTYPE_NAMES } from './params.generated.js';
+import { viewLength } from './views.js';
 import type { AttentionOptions, KVAppendOptions, KVAttendOptions, KVCacheDtype, KVCacheOptions } from './types.js';
 
 /** A validated KV-cache configuration. */
@@ -117,12 +118,12 @@ export function planAppend(k: unknown, v: unknown, options: KVAppendOptions, cac
   const { kvHeads, headDim, headDimV, capacity, bshd } = cache;
   const rows = rowsOf(options.rows, cache.batch, true, 'options.rows');
   const perToken = rows.length * kvHeads * headDim;
-  const kArray = tensor(k, 'k', -1, '', true);
-  if (kArray.length === 0 || kArray.length % perToken !== 0) {
+  const kLength = viewLength(tensor(k, 'k', -1, '', true)); // the real length (src/views.ts)
+  if (kLength === 0 || kLength % perToken !== 0) {
     throw new AttentionError('SHAPE_MISMATCH',
-      `length ${kArray.length} is not a positive multiple of rows·kvHeads·headDim = ${perToken} (${bshd ? '[rows, n, kvHeads, headDim]' : '[rows, kvHeads, n, headDim]'})`, 'k');
+      `length ${kLength} is not a positive multiple of rows·kvHeads·headDim = ${perToken} (${bshd ? '[rows, n, kvHeads, headDim]' : '[rows, kvHeads, n, headDim]'})`, 'k');
   }
-  const n = kArray.length / perToken;
+  const n = kLength / perToken;
   tensor(v, 'v', rows.length * kvHeads * n * headDimV, bshd
     ? `[rows, n, kvHeads, headDimV] = [${rows.length}, ${n}, ${kvHeads}, ${headDimV}]`
     : `[rows, kvHeads, n, headDimV] = [${rows.length}, ${kvHeads}, ${n}, ${headDimV}]`, true);

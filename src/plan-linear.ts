@@ -77,7 +77,7 @@ export function planLinear(q: unknown, k: unknown, v: unknown, options: LinearAt
 
   let state: LinearStateHandle | null = null;
   if (st !== undefined) {
-    if (!(st instanceof LinearStateHandle)) {
+    if (!LinearStateHandle.is(st)) {
       throw new AttentionError('INVALID_TYPE', `must be a state from engine.createLinearState, got ${describe(st)}`, 'options.state');
     }
     if (st.owner !== owner) throw new AttentionError('INVALID_OPTION', 'belongs to another engine', 'options.state');

@@ -1,22 +1,12 @@
 // The checks every validation step uses: types (across realms), dimensions, finite numbers, option names.
 import { AttentionError } from './errors.js';
 import { isHalfTensor } from './half.js';
+import { isDetachedView, typedArrayKind, viewLength } from './views.js';
 
-/**
- * The typed array's kind from its internal slot: %TypedArray%.prototype's @@toStringTag getter, a builtin that
- * returns 'Float32Array', 'Uint8Array', … for a typed array of any realm (an iframe, a worker's vm context,
- * jsdom) and undefined for anything else. Unlike Object.prototype.toString it reads no property of the value, so
- * it runs no user code (an own or inherited Symbol.toStringTag is not consulted) and allocates nothing.
- */
-const typedArrayKind = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
-  .get as (this: unknown) => string | undefined;
-
-const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!
-  .get as (this: unknown) => number;
-
-export const isFloat32Array = (x: unknown): x is Float32Array => typedArrayKind.call(x) === 'Float32Array';
-export const isUint8Array = (x: unknown): x is Uint8Array => typedArrayKind.call(x) === 'Uint8Array';
-export const isInt32Array = (x: unknown): x is Int32Array => typedArrayKind.call(x) === 'Int32Array';
+// Types come from the typed array's internal slot (src/views.ts: no user code runs, any realm).
+export const isFloat32Array = (x: unknown): x is Float32Array => typedArrayKind(x) === 'Float32Array';
+export const isUint8Array = (x: unknown): x is Uint8Array => typedArrayKind(x) === 'Uint8Array';
+export const isInt32Array = (x: unknown): x is Int32Array => typedArrayKind(x) === 'Int32Array';
 
 /**
  * The elements of an option that is an array (a Proxy's included) or a typed array, read once: the length once,
@@ -24,8 +14,8 @@ export const isInt32Array = (x: unknown): x is Int32Array => typedArrayKind.call
  * what the kernels get, however the value behaves.
  */
 export function elementsOf(value: unknown, name: string): unknown[] {
-  const typed = typedArrayKind.call(value) !== undefined;
-  const n: unknown = typed ? typedArrayLength.call(value) : (value as { length: unknown }).length;
+  const typed = typedArrayKind(value) !== undefined;
+  const n: unknown = typed ? viewLength(value as ArrayBufferView) : (value as { length: unknown }).length;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > 2 ** 32 - 1) {
     throw new AttentionError('INVALID_OPTION', `has no valid length (got ${describe(n)})`, name);
   }
@@ -54,21 +44,23 @@ export function describe(value: unknown): string {
 
 /**
  * A tensor argument of `expected` elements (any length when negative): a Float32Array, or with `half` also a
- * 16-bit tensor (Float16Array, or Uint16Array of binary16 bits).
+ * 16-bit tensor (Float16Array, or Uint16Array of binary16 bits). Its length is the real one (src/views.ts): an own
+ * or subclass `length`, `buffer`, `byteOffset` or `byteLength` is never read, here or by any backend.
  */
 export function tensor(value: unknown, name: string, expected: number, shape: string, half = false): Float32Array {
   if (!isFloat32Array(value) && !(half && isHalfTensor(value))) {
     throw new AttentionError('INVALID_TYPE', `must be a Float32Array${half ? ', Float16Array or Uint16Array (binary16 bits)' : ''}, got ${describe(value)}`, name);
   }
   const array = value as Float32Array; // or a 16-bit tensor: only its length is read here
-  if (expected >= 0 && array.length !== expected) {
-    if (array.buffer.byteLength === 0 && expected > 0) {
+  const length = viewLength(array);
+  if (expected >= 0 && length !== expected) {
+    if (expected > 0 && isDetachedView(array)) {
       throw new AttentionError('SHAPE_MISMATCH',
         'is a detached view: its ArrayBuffer was transferred, or wasm memory grew after this view of it was taken ' +
         '(read `tensor.array` again)', name);
     }
     throw new AttentionError(
-      'SHAPE_MISMATCH', `length ${array.length} does not match ${shape} = ${expected} elements`, name);
+      'SHAPE_MISMATCH', `length ${length} does not match ${shape} = ${expected} elements`, name);
   }
   return array;
 }

@@ -9,6 +9,7 @@ import {
   MASK_BOOL_U8, MASK_NONE,
 } from './params.generated.js';
 import { isHalfTensor } from './half.js';
+import { viewBuffer, viewByteLength, viewByteOffset, viewLength } from './views.js';
 import type { Activation, AttentionOptions, KVAttendOptions, KVCacheOptions, LinearAttentionOptions } from './types.js';
 
 export { dimension, isFloat32Array, isUint8Array, tensor } from './plan-util.js';
@@ -103,11 +104,11 @@ export function planShape(
   }
 
   const qLength = batch * heads * seqQ * headDim;
-  if (!isFloat32Array(q) || q.length !== qLength) tensor(q, 'q', qLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDim', headDim), half);
+  if (!isFloat32Array(q) || viewLength(q) !== qLength) tensor(q, 'q', qLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDim', headDim), half);
   if (!resident) {
     const kLength = batch * kvHeads * seqK * headDim, vLength = batch * kvHeads * seqK * headDimV;
-    if (!isFloat32Array(k) || k.length !== kLength) tensor(k, 'k', kLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim), half);
-    if (!isFloat32Array(v) || v.length !== vLength) tensor(v, 'v', vLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV), half);
+    if (!isFloat32Array(k) || viewLength(k) !== kLength) tensor(k, 'k', kLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDim', headDim), half);
+    if (!isFloat32Array(v) || viewLength(v) !== vLength) tensor(v, 'v', vLength, shapeWords(bshd, batch, 'kvHeads', kvHeads, 'seqK', seqK, 'headDimV', headDimV), half);
   }
 
   let causal = false;
@@ -127,7 +128,7 @@ export function planShape(
 
   const outLength = batch * heads * seqQ * headDimV;
   const out = options.out;
-  if (out !== undefined && (!isFloat32Array(out) || out.length !== outLength)) {
+  if (out !== undefined && (!isFloat32Array(out) || viewLength(out) !== outLength)) {
     tensor(out, 'options.out', outLength, shapeWords(bshd, batch, 'heads', heads, 'seqQ', seqQ, 'headDimV', headDimV), half);
   }
   return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, bottomRight, causalOffset, outLength };
@@ -238,9 +239,10 @@ function planMask(options: AttentionOptions, target: readonly [number, number, n
     }
   }
   const expected = full[0]! * full[1]! * full[2]! * full[3]!;
-  if (mask.length !== expected) {
+  const length = viewLength(mask); // the real length (src/views.ts)
+  if (length !== expected) {
     throw new AttentionError('SHAPE_MISMATCH',
-      `length ${mask.length} does not match maskShape [${dims.join(', ')}] = ${expected} elements`, 'options.mask');
+      `length ${length} does not match maskShape [${dims.join(', ')}] = ${expected} elements`, 'options.mask');
   }
   const strides: [number, number, number, number] = [0, 0, 0, 0];
   let stride = 1;
@@ -251,9 +253,11 @@ function planMask(options: AttentionOptions, target: readonly [number, number, n
   return { mask, maskKind, maskStrides: strides };
 }
 
-/** True when two typed arrays share bytes. */
+/** True when two typed arrays share bytes (by their real buffers and offsets). */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  if (viewBuffer(a) !== viewBuffer(b)) return false;
+  const a0 = viewByteOffset(a), b0 = viewByteOffset(b);
+  return a0 < b0 + viewByteLength(b) && b0 < a0 + viewByteLength(a);
 }
 
 /** The result array: `options.out` or a new one, with typed-array size limits reported as AttentionError. */

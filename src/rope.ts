@@ -1,6 +1,7 @@
 // Rotary position embedding: the angle tables (float64 angles, rounded once to float32 cos/sin) and the rotation
 // itself for the JS backend. The wasm kernels rotate with the same float32 tables (assembly/rope.ts).
 import type { RopePlan } from './plan-model.js';
+import { viewLength } from './views.js';
 
 /** Positions between exact reseeds of the angle recurrence: drift stays below 1e-13 rad. */
 const RESEED = 64;
@@ -45,7 +46,7 @@ export function rotateRows(
   x: Float32Array, at: number, stride: number, rows: number, rope: RopePlan, table: Float32Array, tableRow0: number,
 ): void {
   const half = rope.dims / 2;
-  const sinAt = table.length / 2;
+  const sinAt = viewLength(table) / 2;
   for (let r = 0; r < rows; r++) {
     const row = at + r * stride;
     const tr = (tableRow0 + r) * half;
@@ -62,13 +63,14 @@ export function rotateRows(
 
 /**
  * A rotated copy of a [batch, heads, seq, dim] tensor ([batch, seq, heads, dim] when `bshd`), row i of every
- * (batch, head) at position first + i, or first[b] + i for batch row b.
+ * (batch, head) at position first + i, or first[b] + i for batch row b. x (possibly a caller's) is copied through
+ * its internal slots: Float32Array.from would run an own or inherited iterator.
  */
 export function rotated(
-  x: ArrayLike<number>, batch: number, heads: number, seq: number, dim: number, bshd: boolean, rope: RopePlan,
+  x: Float32Array, batch: number, heads: number, seq: number, dim: number, bshd: boolean, rope: RopePlan,
   first: number | ArrayLike<number>,
 ): Float32Array {
-  const y = Float32Array.from(x);
+  const y = new Float32Array(x);
   const shared = typeof first === 'number' ? ropeTable(rope, first, seq) : null;
   for (let b = 0; b < batch; b++) {
     const table = shared ?? ropeTable(rope, (first as ArrayLike<number>)[b]!, seq);

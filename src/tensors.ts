@@ -4,6 +4,7 @@ import { AttentionError } from './errors.js';
 import { isHalfTensor } from './half.js';
 import { isFloat32Array } from './plan.js';
 import type { WasmTensor } from './types.js';
+import { viewLength } from './views.js';
 
 /** A tensor inside some engine's memory. `viewOf` makes the (possibly re-created) view. */
 export class EngineTensor implements WasmTensor {
@@ -16,15 +17,26 @@ export class EngineTensor implements WasmTensor {
     readonly length: number,
     private readonly viewOf: (t: EngineTensor) => Float32Array,
     private readonly onFree: (t: EngineTensor) => void,
-  ) {}
+  ) {
+    // Frozen: its owner, offset and length say where a call reads and writes it in place, so no caller may redefine them.
+    Object.freeze(this);
+  }
 
   get freed(): boolean {
     return this.#freed;
   }
 
+  /**
+   * True for a tensor this package made, by its private field: unlike `instanceof`, a brand check runs no user code
+   * (a Proxy's getPrototypeOf trap) and is not fooled by an object made from EngineTensor.prototype.
+   */
+  static is(x: unknown): x is EngineTensor {
+    return typeof x === 'object' && x !== null && #freed in x;
+  }
+
   get array(): Float32Array {
     if (this.#freed) throw new AttentionError('DISPOSED', 'this tensor was freed');
-    if (this.#view === null || this.#view.length !== this.length) this.#view = this.viewOf(this);
+    if (this.#view === null || viewLength(this.#view) !== this.length) this.#view = this.viewOf(this);
     return this.#view;
   }
 
@@ -59,7 +71,7 @@ export interface Resolved {
 export function resolveArgument(
   value: unknown, name: string, owner: object, locate: (view: ArrayBufferView, name: string) => number | null,
 ): Resolved {
-  if (value instanceof EngineTensor) {
+  if (EngineTensor.is(value)) {
     if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
     return { array: value.array, inPlace: value.owner === owner ? value.byteOffset : null };
   }

@@ -16,7 +16,10 @@ beforeAll(async () => {
 });
 afterAll(() => engines.forEach((e) => e.dispose()));
 
-/** A Float16Array where the runtime has one; else a Uint16Array subclass tagged 'Float16Array' (what the API checks). */
+/**
+ * A Float16Array where the runtime has one; else a Uint16Array subclass tagged 'Float16Array'. The API reads the
+ * internal slot, not the tag, so it takes the tagged array as a Uint16Array of binary16 bits: the same values.
+ */
 class Tagged extends Uint16Array {}
 Object.defineProperty(Tagged.prototype, Symbol.toStringTag, { get: () => 'Float16Array' });
 const F16 = (globalThis as { Float16Array?: new (n: number) => HalfTensor }).Float16Array;

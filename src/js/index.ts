@@ -15,10 +15,11 @@ import type { JsLinearState } from './linear.js';
 import { createJsKVCache, encodeInto } from './kvcache.js';
 import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
 import { DTYPE_FLOAT32 } from '../params.generated.js';
+import { setElements, viewLength } from '../views.js';
 
 /** The Float32Array behind an argument (a tensor's view, or the argument itself for validation to judge). */
 function arrayOf(value: unknown, name: string): unknown {
-  if (value instanceof EngineTensor) {
+  if (EngineTensor.is(value)) {
     if (value.freed) throw new AttentionError('DISPOSED', 'this tensor was freed', name);
     return value.array;
   }
@@ -32,9 +33,9 @@ function aliasesAny(out: Float32Array, inputs: readonly (ArrayBufferView | null)
 /** Runs `compute` into `out`, through a temporary when `out` shares memory with an input being read. */
 function intoOutput(out: Float32Array, inputs: readonly (ArrayBufferView | null)[], compute: (target: Float32Array) => void): void {
   const aliased = aliasesAny(out, inputs);
-  const target = aliased ? new Float32Array(out.length) : out;
+  const target = aliased ? new Float32Array(viewLength(out)) : out;
   compute(target);
-  if (aliased) out.set(target);
+  if (aliased) setElements(out, target);
 }
 
 /**

@@ -12,6 +12,7 @@ import { readOptions } from '../plan-util.js';
 import { rotated } from '../rope.js';
 import type { AttentionTensor, AttentionWithWeights, KVAppendOptions, KVAttendOptions, KVCache, KVCacheOptions } from '../types.js';
 import { attentionRows } from './attention.js';
+import { setElements, viewLength } from '../views.js';
 
 /** How attentionRows reads a cache: scores and weighted values of keys lo … hi − 1 of a head. */
 export interface CacheView {
@@ -50,7 +51,9 @@ class Rows {
   write(head: number, slot: number, x: Float32Array, at: number): void {
     const w = this.width, row = (head * this.slots + slot) * w;
     if (this.dtype === DTYPE_FLOAT32) {
-      (this.data as Float32Array).set(x.subarray(at, at + w), row);
+      // element by element: x may be the caller's array, whose subarray (species, or its own) could run its code
+      const data = this.data as Float32Array;
+      for (let c = 0; c < w; c++) data[row + c] = x[at + c]!;
     } else if (this.dtype === DTYPE_FLOAT16) {
       for (let c = 0; c < w; c++) this.data[row + c] = numberToCacheHalf(x[at + c]!);
     } else {
@@ -102,6 +105,13 @@ function viewOf(keys: Rows, values: Rows, rows: Int32Array | null): CacheView {
   };
 }
 
+/** Every element finite (by index: no method of a caller's array runs). */
+function allFinite(x: Float32Array): boolean {
+  const n = viewLength(x);
+  for (let i = 0; i < n; i++) if (!Number.isFinite(x[i]!)) return false;
+  return true;
+}
+
 /** A float32 copy of a float32 or 16-bit tensor (the JS backend reads numbers). */
 const asFloat32 = (x: unknown): Float32Array => (isHalfTensor(x) ? decodeHalves(halfBits(x)) : (x as Float32Array));
 
@@ -129,7 +139,7 @@ export function createJsKVCache(options: KVCacheOptions, engineAlive: () => void
     // What is stored must be finite (the rotated keys, as the wasm kernels check them).
     if (dtypeCode !== DTYPE_FLOAT32) {
       for (const [x, name] of [[kr, 'k'], [vf, 'v']] as const) {
-        if (!x.every(Number.isFinite)) throw new AttentionError('INVALID_OPTION', nonFiniteMessage(shape.dtype, rope !== null && name === 'k'), name);
+        if (!allFinite(x)) throw new AttentionError('INVALID_OPTION', nonFiniteMessage(shape.dtype, rope !== null && name === 'k'), name);
       }
     }
     for (let i = 0; i < rows.length; i++) {
@@ -160,9 +170,9 @@ export function createJsKVCache(options: KVCacheOptions, engineAlive: () => void
     const weights = plan.returnWeights ? allocateOutput(weightsLength(plan), undefined, 'options.returnWeights') : null;
     // Rows are written while q and the mask are still being read: an `out` sharing their memory gets the result by copy.
     const aliased = [qf, plan.mask].some((x) => x !== null && overlaps(out, x));
-    const target = aliased ? new Float32Array(out.length) : out;
+    const target = aliased ? new Float32Array(viewLength(out)) : out;
     attentionRows(target, weights, qf, qf, qf, plan, viewOf(keys, values, rows));
-    if (target !== out) out.set(target);
+    if (target !== out) setElements(out, target);
     const result = halfOut ? encodeInto(out, outArg) : out;
     return weights === null ? result : { output: result, weights };
   }

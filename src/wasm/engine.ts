@@ -25,6 +25,7 @@ import type { ThreadPool } from './pool.js';
 import { createWasmKVCache } from './kvcache.js';
 import type { ResidentCache } from './kvcache.js';
 import { decodeHalves, halfBits, isFloat16Array, isHalfTensor } from '../half.js';
+import { setElements, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../views.js';
 
 const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
@@ -70,9 +71,9 @@ class Layout {
   input(arg: Resolved, bytes: number): number {
     return arg.inPlace ?? this.region(bytes);
   }
-  /** A region for a small per-call array, or 0 for none. */
+  /** A region for a small per-call array (the plan's own copies), or 0 for none. */
   small(x: ArrayBufferView | null): number {
-    return x === null ? 0 : this.region(x.byteLength);
+    return x === null ? 0 : this.region(viewByteLength(x));
   }
 }
 
@@ -150,13 +151,13 @@ export function createWasmEngine(
   /**
    * The byte offset of a view of this engine's memory (of any element type: float32, 16-bit, a Uint8Array mask),
    * or null for any other array. A view must lie inside a live tensor: anything else would read arena memory of an
-   * earlier call (stale) or freed memory.
+   * earlier call (stale) or freed memory. The view's real buffer, offset and length decide (src/views.ts).
    */
   function locate(view: ArrayBufferView, name: string): number | null {
     if (kernels === null) return null;
-    const buffer = view.buffer;
+    const buffer = viewBuffer(view);
     if (buffer !== bufferOf(kernels) && !(shared && buffers.has(buffer))) return null;
-    const start = view.byteOffset, end = start + view.byteLength;
+    const start = viewByteOffset(view), end = start + viewByteLength(view);
     for (const t of tensors.values()) {
       if (start >= t.byteOffset && end <= t.byteOffset + t.length * 4) return start;
     }
@@ -201,9 +202,9 @@ export function createWasmEngine(
     if (isFloat32Array(arg)) f32.set(arg, at >> 2);
     else if (isUint8Array(arg)) u8.set(arg, at);
     else if (isHalfTensor(arg)) {
-      const bits = halfBits(arg);
-      if (rotated !== null) decodeHalves(bits, f32.subarray(at >> 2, (at >> 2) + bits.length) as Float32Array<ArrayBuffer>);
-      else new Uint16Array(buffer, at, bits.length).set(bits);
+      const bits = halfBits(arg), n = viewLength(bits);
+      if (rotated !== null) decodeHalves(bits, f32.subarray(at >> 2, (at >> 2) + n) as Float32Array<ArrayBuffer>);
+      else new Uint16Array(buffer, at, n).set(bits);
     } else i32.set(arg, at >> 2);
   }
 
@@ -214,7 +215,7 @@ export function createWasmEngine(
   function outputTarget(out: Resolved | null, layout: Layout, bytes: number, inputs: readonly Resolved[]) {
     if (out !== null && out.inPlace !== null) {
       const o = out.inPlace;
-      const clash = inputs.some((x) => x.inPlace !== null && x.inPlace < o + bytes && o < x.inPlace + (x.array as Float32Array).byteLength);
+      const clash = inputs.some((x) => x.inPlace !== null && x.inPlace < o + bytes && o < x.inPlace + viewByteLength(x.array as Float32Array));
       if (!clash) return { ptr: o, inPlace: true };
     }
     return { ptr: layout.region(bytes), inPlace: false };
@@ -230,8 +231,8 @@ export function createWasmEngine(
   /** `out` as the caller sees it after the call: a view of the same elements and type in the current buffer,
    * should the call have grown memory (which detaches every earlier view of a non-shared memory). */
   function outView(buffer: ArrayBufferLike, out: Resolved, outArg: unknown, length: number): Float32Array {
-    if (outArg instanceof EngineTensor) return outArg.array;
-    if (shared || (outArg as ArrayBufferView).buffer === buffer) return outArg as Float32Array;
+    if (EngineTensor.is(outArg)) return outArg.array;
+    if (shared || viewBuffer(outArg as ArrayBufferView) === buffer) return outArg as Float32Array;
     if (!isHalfTensor(outArg)) return new Float32Array(buffer, out.inPlace!, length);
     const half = isFloat16Array(outArg) && Float16 !== undefined ? new Float16(buffer, out.inPlace!, length) : new Uint16Array(buffer, out.inPlace!, length);
     return half as unknown as Float32Array; // (callers hold 16-bit tensors as Float32Array)
@@ -246,7 +247,7 @@ export function createWasmEngine(
     if (target.inPlace) return outView(buffer, out!, outArg, length);
     const dst = result ?? outView(buffer, out!, outArg, length);
     if (!isFloat32Array(dst) && isHalfTensor(dst)) { // a 16-bit out
-      halfBits(dst).set(new Uint16Array(buffer, target.ptr, length));
+      setElements(halfBits(dst), new Uint16Array(buffer, target.ptr, length));
       return dst;
     }
     const f32 = viewsOf(buffer).f32;
@@ -254,7 +255,7 @@ export function createWasmEngine(
     if (length <= 256) { // a loop is cheaper than a view for a few rows (decode steps, tiny calls)
       for (let i = 0; i < length; i++) dst[i] = f32[from + i]!;
     } else {
-      dst.set(f32.subarray(from, from + length));
+      setElements(dst, f32.subarray(from, from + length));
     }
     return dst;
   }
@@ -269,16 +270,17 @@ export function createWasmEngine(
     const { heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
     const layout = new Layout(heap.top);
     const qArray = q.array as Float32Array;
-    // Element counts, taken before the call grows memory (which would detach a view in place to length 0).
-    const qLength = qArray.length, kLength = resident === null ? (k!.array as Float32Array).length : 0;
+    // Element counts, taken before the call grows memory (which would detach a view in place to length 0), and
+    // from the arrays' internal slots (src/views.ts), as validation took them.
+    const qLength = viewLength(qArray), kLength = resident === null ? viewLength(k!.array as Float32Array) : 0;
     // RoPE rotates the call's own float32 copies of q and k (16-bit ones decoded into them): tensors in place are
     // copied too, never modified.
-    const qPtr = rope !== null ? layout.region(qLength * 4) : layout.input(q, qArray.byteLength);
-    const kBytes = resident === null ? (k!.array as Float32Array).byteLength : 0;
+    const qPtr = rope !== null ? layout.region(qLength * 4) : layout.input(q, viewByteLength(qArray));
+    const kBytes = resident === null ? viewByteLength(k!.array as Float32Array) : 0;
     const kPtr = resident !== null ? resident.kPtr
       : rope !== null ? layout.region(kLength * 4) : layout.input(k!, kBytes);
-    const vPtr = resident !== null ? resident.vPtr : layout.input(v!, (v!.array as Float32Array).byteLength);
-    const maskBytes = mask === null ? 0 : mask.byteLength; // taken now: growing memory detaches a view of it
+    const vPtr = resident !== null ? resident.vPtr : layout.input(v!, viewByteLength(v!.array as Float32Array));
+    const maskBytes = mask === null ? 0 : viewByteLength(mask); // taken now: growing memory detaches a view of it
     const maskPtr = layout.region(maskBytes);
     const maskAt = mask === null ? null : locate(mask, 'options.mask'); // a mask in engine memory is read by offset
     const outBytes = plan.outLength * (plan.types.out === DTYPE_FLOAT16 ? 2 : 4);

@@ -15,6 +15,7 @@ import type {
 import type { Heap } from './heap.js';
 import type { KernelExports } from './loader.js';
 import { emptyParams } from './params.js';
+import { bytesOf, viewByteLength, viewLength } from '../views.js';
 
 /** A cache as an attention call reads it (the parameter block's resident fields). */
 export interface ResidentCache {
@@ -89,7 +90,8 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     const { n, rows, positions } = planAppend(rk.array, rv.array, options, shape, lengths);
     const kArray = rk.array as Float32Array, vArray = rv.array as Float32Array;
     // Taken before the append grows memory, which would detach a view in place (k or v inside a tensor) to length 0.
-    const kLength = kArray.length;
+    // From the internal slots (src/views.ts), as validation took it.
+    const kLength = viewLength(kArray);
     // The call's arena: [k | v | rows | positions | RoPE tables | scratch]. With RoPE the new keys are rotated (at
     // their positions in their rows) in a float32 copy of their own.
     let end = align16(host.heap.top);
@@ -98,8 +100,8 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
       end = align16(end + b);
       return at;
     };
-    const kPtr = rope !== null ? region(kLength * 4) : rk.inPlace ?? region(kArray.byteLength);
-    const vPtr = rv.inPlace ?? region(vArray.byteLength);
+    const kPtr = rope !== null ? region(kLength * 4) : rk.inPlace ?? region(viewByteLength(kArray));
+    const vPtr = rv.inPlace ?? region(viewByteLength(vArray));
     const rowsPtr = region(rows.byteLength), positionsPtr = region(positions.byteLength);
     const tables = rope === null ? [] : Array.from(positions, (p) => ropeTable(rope, rope.positionK + p, n));
     const tableBytes = tables[0]?.byteLength ?? 0;
@@ -107,7 +109,7 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     const scratchPtr = region((headDim + headDimV) * 4);
     const buffer = host.reserve(kx, end);
     const u8 = new Uint8Array(buffer);
-    const put = (at: number, x: ArrayBufferView) => u8.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), at);
+    const put = (at: number, x: ArrayBufferView) => u8.set(bytesOf(x), at);
     if (rope !== null) { // a float32 copy of k to rotate; keys in place are read by offset in the current buffer
       const f = new Float32Array(buffer, kPtr, kLength);
       const half = isHalfTensor(kArray);
@@ -145,7 +147,7 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     if (ropeQ !== null) {
       // Query row i of batch entry b is rotated at its row's position (first[b] + i), here, once per call.
       const x = rq.array as Float32Array;
-      const values = isHalfTensor(x) ? decodeHalves(halfBits(x)) : rq.inPlace === null ? x : new Float32Array(kx.memory.buffer, rq.inPlace, x.length);
+      const values = isHalfTensor(x) ? decodeHalves(halfBits(x)) : rq.inPlace === null ? x : new Float32Array(kx.memory.buffer, rq.inPlace, viewLength(x));
       const r = rotated(values, plan.batch, plan.heads, plan.seqQ, headDim, plan.layout === 'bshd', ropeQ.rope, ropeQ.first);
       rq = { array: r, inPlace: null };
       plan = { ...plan, types: { ...plan.types, q: DTYPE_FLOAT32 } };

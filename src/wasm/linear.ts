@@ -13,6 +13,7 @@ import type { LinearAttentionOptions, LinearState, LinearStateOptions } from '..
 import type { Heap } from './heap.js';
 import type { KernelExports } from './loader.js';
 import { emptyParams, shapeParams } from './params.js';
+import { viewByteLength } from '../views.js';
 
 const I32_MAX = 2 ** 31 - 1;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
@@ -70,9 +71,10 @@ export function createLinearOps(core: LinearCore) {
     const plan = planLinear(rq.array, rk.array, rv.array,
       ro === null ? options : { ...options, out: ro.array as Float32Array }, core.owner);
     const layout = core.arena();
-    const qPtr = layout.input(rq, (rq.array as Float32Array).byteLength);
-    const kPtr = layout.input(rk, (rk.array as Float32Array).byteLength);
-    const vPtr = layout.input(rv, (rv.array as Float32Array).byteLength);
+    // Sizes from the arrays' internal slots (src/views.ts), as validation took them.
+    const qPtr = layout.input(rq, viewByteLength(rq.array as Float32Array));
+    const kPtr = layout.input(rk, viewByteLength(rk.array as Float32Array));
+    const vPtr = layout.input(rv, viewByteLength(rv.array as Float32Array));
     const target = core.outputTarget(ro, layout, plan.outLength * 4, [rq, rk, rv]);
     const decayPtr = plan.decay === null ? 0 : layout.region(plan.decay.byteLength);
     const gatesPtr = plan.gates === null ? 0 : layout.region(plan.gates.byteLength);
