@@ -8,7 +8,7 @@ import {
   MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE, Params,
 } from "./params.generated";
 import { LANE_TABLE, LOG2E, hmax, hsum, vexp, vexp2, vmadd, vsoftcap } from "./vmath";
-import { finishSoftmaxRow, fusedRef, refError, softmaxExponents } from "./score4";
+import { finishSoftmaxRow, fusedExponents, fusedRef, refError, softmaxExponents } from "./score4";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -170,13 +170,7 @@ export function weighRow(
       // softmaxRows4's one-op argument, the same operations: the same bits for a row in a 4-row group or alone
       // (unless another row of its group is past REF_LIMIT, which sends the whole group to the two-rounding form).
       eps = f32x4.extract_lane(refError(f32x4.splat(mRef), f32x4.splat(ref2)), 0);
-      const n2 = f32x4.splat(-ref2);
-      for (let j = 0; j < cols; j += 4) {
-        const ptr = s + (<usize>j << 2);
-        const e = vexp2(vmadd(v128.load(ptr), c, n2));
-        v128.store(ptr, e);
-        vsum = f32x4.add(vsum, e);
-      }
+      vsum = fusedExponents(s, cols, c, f32x4.splat(-ref2));
     } else {
       const vscale = f32x4.splat(scale);
       const vlog2e = f32x4.splat(LOG2E);

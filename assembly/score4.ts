@@ -48,6 +48,19 @@ const NEG_INF: f32 = -Infinity;
   return sum;
 }
 
+/** One row's exponents in the one-op form, s ← 2^(s·c + n2) (n2 = −m2, fusedRef); returns the row's lane sums. */
+// @ts-ignore: decorator
+@inline export function fusedExponents(s: usize, cols: i32, c: v128, n2: v128): v128 {
+  let vsum = f32x4.splat(0);
+  for (let j = 0; j < cols; j += 4) {
+    const ptr = s + (<usize>j << 2);
+    const e = vexp2(vmadd(v128.load(ptr), c, n2));
+    v128.store(ptr, e);
+    vsum = f32x4.add(vsum, e);
+  }
+  return vsum;
+}
+
 /** |m·log2 e| up to which the fused argument (fusedRef) is used: past it, s·c − m2 of the row's max (≈ |m2|·1e-7) could be far from 0. */
 export const REF_LIMIT: f32 = 65536;
 
@@ -143,13 +156,7 @@ export function softmaxRows4(
   let eps: f32 = 0;
   if (fusedRef(f32x4.splat(ref2), vlog2e)) { // x·log2 e − m2 in one op (score4.ts fusedRef)
     eps = f32x4.extract_lane(refError(f32x4.splat(mRef), f32x4.splat(ref2)), 0);
-    const n2 = f32x4.splat(-ref2);
-    for (let j = 0; j < cols; j += 4) {
-      const ptr = s + (<usize>j << 2);
-      const e = vexp2(vmadd(v128.load(ptr), vlog2e, n2));
-      v128.store(ptr, e);
-      vsum = f32x4.add(vsum, e);
-    }
+    vsum = fusedExponents(s, cols, vlog2e, f32x4.splat(-ref2));
   } else {
     const vref = f32x4.splat(mRef);
     for (let j = 0; j < cols; j += 4) {

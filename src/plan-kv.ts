@@ -6,7 +6,7 @@ import { planRope } from './plan-model.js';
 import type { RopePlan } from './plan-model.js';
 import { describe, dimension, elementsOf, optionsObject, readOptions, tensor } from './plan-util.js';
 import { DTYPE_NAMES } from './params.generated.js';
-import { viewLength } from './views.js';
+import { typedArrayKind, viewLength } from './views.js';
 import type { AttentionOptions, KVAppendOptions, KVAttendOptions, KVCacheDtype, KVCacheOptions } from './types.js';
 
 /** A validated KV-cache configuration. */
@@ -64,7 +64,7 @@ export function planKVCache(options: KVCacheOptions): KVCacheShape {
 /** Cache rows an append or attend addresses: `rows` (distinct when `distinct`), or every row. */
 function rowsOf(value: unknown, batch: number, distinct: boolean, name: string): Int32Array {
   if (value === undefined) return Int32Array.from({ length: batch }, (_, b) => b);
-  if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
+  if (!Array.isArray(value) && typedArrayKind(value) === undefined) {
     throw new AttentionError('INVALID_TYPE', `must be an array of row indices, got ${describe(value)}`, name);
   }
   const list = elementsOf(value, name);

@@ -32,7 +32,7 @@ export const LINEAR_OPTIONS = new Set([
 /** A Float32Array option of `length` elements, copied, each element checked by `ok`. */
 function floats(value: unknown, name: string, length: number, shape: string, ok: (x: number) => boolean, rule: string): Float32Array {
   if (!isFloat32Array(value)) throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
-  const copy = copyFloat32(value);
+  const copy = copyFloat32(value, name);
   if (copy.length !== length) throw new AttentionError('SHAPE_MISMATCH', `length ${copy.length} does not match ${shape} = ${length}`, name);
   for (let i = 0; i < copy.length; i++) {
     if (!ok(copy[i]!)) throw new AttentionError('INVALID_OPTION', `must be ${rule}; element ${i} is ${copy[i]}`, name);

@@ -3,6 +3,7 @@
 import { AttentionError } from './errors.js';
 import { copyFloat32, describe, elementsOf, isFloat32Array, isInt32Array, readOptions } from './plan-util.js';
 import type { Layout, ModelOptions, RopeOptions } from './types.js';
+import { typedArrayKind } from './views.js';
 
 /** A validated rotary embedding: the dims/2 frequencies in float64 and the positions of row 0. */
 export interface RopePlan {
@@ -29,7 +30,7 @@ const ROPE_OPTIONS = new Set(['dims', 'base', 'frequencies', 'interleaved', 'pos
 /** A per-head Float32Array of finite values, copied. */
 function perHead(value: unknown, name: string, heads: number): Float32Array {
   if (!isFloat32Array(value)) throw new AttentionError('INVALID_TYPE', `must be a Float32Array, got ${describe(value)}`, name);
-  const copy = copyFloat32(value);
+  const copy = copyFloat32(value, name);
   if (copy.length !== heads) {
     throw new AttentionError('SHAPE_MISMATCH', `length ${copy.length} does not match heads = ${heads}`, name);
   }
@@ -76,7 +77,7 @@ export function planRope(value: unknown, headDim: number, name = 'options.rope')
   if (r.frequencies !== undefined) {
     if (r.base !== undefined) throw new AttentionError('INVALID_OPTION', 'give base or frequencies, not both', `${name}.base`);
     const f = r.frequencies as unknown;
-    if (!(Array.isArray(f) || (ArrayBuffer.isView(f) && !(f instanceof DataView)))) {
+    if (!(Array.isArray(f) || typedArrayKind(f) !== undefined)) {
       throw new AttentionError('INVALID_TYPE', `must be a Float32Array, Float64Array or number[], got ${describe(f)}`, `${name}.frequencies`);
     }
     const list = elementsOf(f, `${name}.frequencies`);

@@ -1,7 +1,7 @@
 // The checks every validation step uses: types (across realms), dimensions, finite numbers, option names.
 import { AttentionError } from './errors.js';
 import { isHalfTensor } from './half.js';
-import { isDetachedView, typedArrayKind, viewLength } from './views.js';
+import { isDetachedView, refuseStaleView, typedArrayKind, viewLength } from './views.js';
 
 // Types come from the typed array's internal slot (src/views.ts: no user code runs, any realm).
 export const isFloat32Array = (x: unknown): x is Float32Array => typedArrayKind(x) === 'Float32Array';
@@ -15,6 +15,7 @@ export const isInt32Array = (x: unknown): x is Int32Array => typedArrayKind(x) =
  */
 export function elementsOf(value: unknown, name: string): unknown[] {
   const typed = typedArrayKind(value) !== undefined;
+  if (typed) refuseStaleView(value as ArrayBufferView, name);
   const n: unknown = typed ? viewLength(value as ArrayBufferView) : (value as { length: unknown }).length;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > 2 ** 32 - 1) {
     throw new AttentionError('INVALID_OPTION', `has no valid length (got ${describe(n)})`, name);
@@ -24,8 +25,19 @@ export function elementsOf(value: unknown, name: string): unknown[] {
   return list;
 }
 
-/** A Float32Array copied through its internal slots (its length and elements; no species, no iterator). */
-export const copyFloat32 = (value: Float32Array): Float32Array => new Float32Array(value);
+/**
+ * A Float32Array option copied through its internal slots (its length and elements; no species, no iterator). A
+ * detached one, or one out of bounds of a shrunk resizable buffer, is SHAPE_MISMATCH; a view of engine memory
+ * outside every live tensor INVALID_TYPE.
+ */
+export function copyFloat32(value: Float32Array, name: string): Float32Array {
+  refuseStaleView(value, name);
+  try {
+    return new Float32Array(value);
+  } catch {
+    throw new AttentionError('SHAPE_MISMATCH', 'is detached or out of bounds of its buffer: its elements cannot be read', name);
+  }
+}
 
 export function dimension(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -83,7 +95,7 @@ export function readOptions<T extends object>(
   }
   const snapshot = (empty === undefined ? {} : empty()) as Record<string, unknown>;
   const read: string[] = [];
-  for (let o: object | null = options; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+  for (let o: object | null = options; o !== null && !isObjectPrototype(o); o = Object.getPrototypeOf(o) as object | null) {
     const keys = Object.getOwnPropertyNames(o);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
@@ -101,6 +113,20 @@ export function readOptions<T extends object>(
     if (value !== undefined || empty !== undefined) snapshot[key] = value;
   }
   return snapshot as T;
+}
+
+/**
+ * Whether `o` is some realm's Object.prototype (where the walk of an options object's chain stops): this realm's, or
+ * one of another realm (an iframe, a vm context), which ends its chain and is its own constructor's prototype.
+ * Reads descriptors only, so no getter runs.
+ */
+function isObjectPrototype(o: object): boolean {
+  if (o === Object.prototype) return true;
+  if (Object.getPrototypeOf(o) !== null) return false;
+  const constructor = Object.getOwnPropertyDescriptor(o, 'constructor')?.value as { name?: unknown } | undefined;
+  if (typeof constructor !== 'function') return false;
+  const prototype = Object.getOwnPropertyDescriptor(constructor, 'prototype')?.value;
+  return prototype === o && Object.getOwnPropertyDescriptor(constructor, 'name')?.value === 'Object';
 }
 
 /** Validates an options object (see {@link readOptions}) without keeping the snapshot. */

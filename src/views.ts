@@ -56,3 +56,21 @@ export function setElements(target: ArrayBufferView, source: ArrayLike<number>, 
 
 /** A Uint8Array over exactly the bytes of a typed array (this realm's, from its real buffer, offset and length). */
 export const bytesOf = (x: ArrayBufferView): Uint8Array => new Uint8Array(viewBuffer(x), viewByteOffset(x), viewByteLength(x));
+
+/**
+ * Engines' memory buffers, each with its engine's check that a view of it lies inside a live tensor (it throws
+ * INVALID_TYPE otherwise): options copied by the plans (per-head slopes and sinks, key lengths, RoPE frequencies,
+ * linear decay and gates) are checked here like tensors are, so a view of freed or arena memory is refused as any
+ * argument. Weak: a buffer that is gone takes its check with it.
+ */
+const engineBuffers = new WeakMap<ArrayBufferLike, (view: ArrayBufferView, name: string) => void>();
+
+/** Records a buffer object of an engine's memory (wasm/engine.ts, whenever it sees one). */
+export function registerEngineBuffer(buffer: ArrayBufferLike, check: (view: ArrayBufferView, name: string) => void): void {
+  engineBuffers.set(buffer, check);
+}
+
+/** Throws INVALID_TYPE when a typed array is a view of an engine's memory outside every live tensor of it. */
+export function refuseStaleView(view: ArrayBufferView, name: string): void {
+  engineBuffers.get(viewBuffer(view))?.(view, name);
+}

@@ -1,7 +1,9 @@
 // Regression tests for defects a hostile-user probe of the landed package found (each failed before its fix):
 // an append whose option getter disposes its cache, option arrays whose methods, iterators or Proxy traps
 // disagree with what was validated, RoPE turning finite keys of a float16/int8 cache beyond float32, an attend of
-// rows that hold no token, and backend names that are no backend's.
+// rows that hold no token, backend names that are no backend's; then, from a second probe: options objects of another
+// realm, detached per-head options, option arrays that view freed engine memory, another realm's DataView as rows.
+import vm from 'node:vm';
 import { describe, expect, test } from 'vitest';
 import { AttentionError, BACKENDS, createAttention, isBackendSupported } from '../dist/index.js';
 import type { AttentionOptions, BackendName, KVCacheDtype } from '../dist/index.js';
@@ -107,4 +109,82 @@ test('isBackendSupported: true or false for a backend, INVALID_OPTION for any ot
   for (const bad of ['nope', '', 'WASM-SIMD', 'auto', 'wasm', 42, undefined, null]) {
     expect(thrown(() => isBackendSupported(bad as BackendName)), String(bad)).toMatchObject({ code: 'INVALID_OPTION', argument: 'backend' });
   }
+});
+
+describe('second probe', () => {
+  const shape = { batch: 1, heads: 2, seqQ: 3, seqK: 3, headDim: 4 };
+  const q = random(24, 11), k = random(24, 12), v = random(24, 13);
+
+  test.each(NAMES)('%s: options objects made in another realm (a vm context) are read like this realm\'s', async (backend) => {
+    const ctx = vm.createContext({});
+    const engine = await createAttention(vm.runInContext(`({ backend: ${JSON.stringify(backend)} })`, ctx) as object);
+    try {
+      const o = vm.runInContext('({ batch: 1, heads: 2, seqQ: 3, seqK: 3, headDim: 4, causal: true, rope: {} })', ctx) as AttentionOptions;
+      expectClose(engine.attention(q, k, v, o) as Float32Array, referenceAttention(q, k, v, { ...shape, causal: true, rope: {} }), 'vm options');
+      const cache = engine.createKVCache(vm.runInContext('({ batch: 1, kvHeads: 2, headDim: 4, capacity: 4 })', ctx) as never);
+      cache.append(k.subarray(0, 8), v.subarray(0, 8), vm.runInContext('({ rows: [0] })', ctx) as never);
+      expect(cache.length).toBe(1);
+      // another realm's unknown option is still refused, by its own name
+      expect(thrown(() => engine.attention(q, k, v, vm.runInContext('({ batch: 1, heads: 2, seqQ: 3, seqK: 3, headDim: 4, casual: true })', ctx) as never)))
+        .toMatchObject({ code: 'INVALID_OPTION', argument: 'options.casual' });
+      // and another realm's DataView as rows is INVALID_TYPE, as this realm's is
+      for (const rows of [new DataView(new ArrayBuffer(4)), vm.runInContext('new DataView(new ArrayBuffer(4))', ctx)]) {
+        expect(thrown(() => cache.attend(q.subarray(0, 8), { heads: 2, seqQ: 1, rows }))).toMatchObject({ code: 'INVALID_TYPE', argument: 'options.rows' });
+      }
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  test.each(NAMES)('%s: detached or out-of-bounds per-head and linear options are SHAPE_MISMATCH, not a raw TypeError', async (backend) => {
+    const engine = await createAttention({ backend });
+    try {
+      const detached = () => {
+        const x = new Float32Array(2).fill(0.5);
+        structuredClone(x.buffer, { transfer: [x.buffer] });
+        return x;
+      };
+      // a fixed-length view of a resizable buffer, shrunk below it (Node 20 has resizable ArrayBuffers)
+      const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+      const resizable = new Resizable(8, { maxByteLength: 8 });
+      const shrunk = new Float32Array(resizable, 0, 2);
+      resizable.resize(4);
+      for (const [name, run] of [
+        ['options.alibiSlopes', () => engine.attention(q, k, v, { ...shape, alibiSlopes: detached() })],
+        ['options.sinks', () => engine.attention(q, k, v, { ...shape, sinks: detached() })],
+        ['options.sinks', () => engine.attention(q, k, v, { ...shape, sinks: shrunk })],
+        ['options.decay', () => engine.linearAttention(q, k, v, { ...shape, causal: true, decay: detached() })],
+        ['options.gates', () => engine.linearAttention(q, k, v, { ...shape, causal: true, gates: Object.assign(detached(), {}) })],
+      ] as const) {
+        expect(thrown(run), name).toMatchObject({ name: 'AttentionError', code: 'SHAPE_MISMATCH', argument: name });
+      }
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  test.each(['wasm-relaxed-simd', 'wasm-simd'] as const)('%s: option arrays that view freed engine memory are INVALID_TYPE, inside a live tensor they are read', async (backend) => {
+    const engine = await createAttention({ backend });
+    try {
+      const t = engine.alloc(16);
+      const live = t.array.subarray(0, 2);
+      live.set([0.25, -0.5]);
+      expectClose(engine.attention(q, k, v, { ...shape, sinks: live }) as Float32Array,
+        referenceAttention(q, k, v, { ...shape, sinks: [0.25, -0.5] }), 'sinks in a live tensor');
+      const { buffer, byteOffset } = t.array;
+      t.free();
+      const stale = () => new Float32Array(buffer, byteOffset, 2);
+      for (const [name, run] of [
+        ['options.sinks', () => engine.attention(q, k, v, { ...shape, sinks: stale() })],
+        ['options.alibiSlopes', () => engine.attention(q, k, v, { ...shape, alibiSlopes: stale() })],
+        ['options.rope.frequencies', () => engine.attention(q, k, v, { ...shape, rope: { frequencies: stale() } })],
+        ['options.keyLengths', () => engine.attention(q, k, v, { ...shape, keyLengths: new Int32Array(buffer, byteOffset, 1) })],
+        ['options.decay', () => engine.linearAttention(q, k, v, { ...shape, causal: true, decay: stale() })],
+      ] as const) {
+        expect(thrown(run), name).toMatchObject({ code: 'INVALID_TYPE', argument: name });
+      }
+    } finally {
+      engine.dispose();
+    }
+  });
 });

@@ -25,7 +25,7 @@ import type { ThreadPool } from './pool.js';
 import { createWasmKVCache } from './kvcache.js';
 import type { ResidentCache } from './kvcache.js';
 import { decodeHalves, halfBits, isFloat16Array, isHalfTensor } from '../half.js';
-import { setElements, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../views.js';
+import { registerEngineBuffer, setElements, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../views.js';
 
 const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
@@ -110,8 +110,10 @@ export function createWasmEngine(
   function bufferOf(kx: KernelExports): ArrayBuffer {
     const buffer = kx.memory.buffer;
     if (shared) buffers.add(buffer);
+    registerEngineBuffer(buffer, checkView); // options the plans copy are checked like tensors (views.ts)
     return buffer;
   }
+  const checkView = (view: ArrayBufferView, name: string): void => void locate(view, name);
   bufferOf(initial);
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
