@@ -95,10 +95,6 @@ export interface AppendPlan {
   readonly positions: Int32Array;
 }
 
-/**
- * Validates an append of k [rows, kvHeads, n, headDim] ([rows, n, kvHeads, headDim] for 'bshd') and v to a cache
- * whose rows hold `lengths` tokens.
- */
 /** Why an append to a float16 or int8 cache was refused; `rotated`: keys checked after RoPE turned them. */
 export function nonFiniteMessage(dtype: string, rotated: boolean): string {
   return `holds a NaN or ±Infinity${rotated ? ' (or a key that RoPE turns beyond float32)' : ''}: a ${dtype} cache stores ` +
@@ -113,7 +109,10 @@ export function readAppendOptions(raw: unknown): KVAppendOptions {
   return raw === undefined ? {} : readOptions<KVAppendOptions>(raw, KV_APPEND_OPTIONS);
 }
 
-/** A validated append of `options` (from readAppendOptions). */
+/**
+ * Validates an append of k [rows, kvHeads, n, headDim] ([rows, n, kvHeads, headDim] for 'bshd') and v to a cache
+ * whose rows hold `lengths` tokens, with `options` from readAppendOptions.
+ */
 export function planAppend(k: unknown, v: unknown, options: KVAppendOptions, cache: KVCacheShape, lengths: Int32Array): AppendPlan {
   const { kvHeads, headDim, headDimV, capacity, bshd } = cache;
   const rows = rowsOf(options.rows, cache.batch, true, 'options.rows');

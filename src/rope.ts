@@ -1,7 +1,6 @@
 // Rotary position embedding: the angle tables (float64 angles, rounded once to float32 cos/sin) and the rotation
 // itself for the JS backend. The wasm kernels rotate with the same float32 tables (assembly/rope.ts).
 import type { RopePlan } from './plan-model.js';
-import { viewLength } from './views.js';
 
 /** Positions between exact reseeds of the angle recurrence: drift stays below 1e-13 rad. */
 const RESEED = 64;
@@ -46,7 +45,7 @@ export function rotateRows(
   x: Float32Array, at: number, stride: number, rows: number, rope: RopePlan, table: Float32Array, tableRow0: number,
 ): void {
   const half = rope.dims / 2;
-  const sinAt = viewLength(table) / 2;
+  const sinAt = table.length / 2; // ropeTable's own array
   for (let r = 0; r < rows; r++) {
     const row = at + r * stride;
     const tr = (tableRow0 + r) * half;

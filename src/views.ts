@@ -70,7 +70,11 @@ export function registerEngineBuffer(buffer: ArrayBufferLike, check: (view: Arra
   engineBuffers.set(buffer, check);
 }
 
+/** The check an engine registered for a buffer object of its memory (undefined: no engine's). */
+export const engineCheckOf = (buffer: ArrayBufferLike): ((view: ArrayBufferView, name: string) => void) | undefined =>
+  engineBuffers.get(buffer);
+
 /** Throws INVALID_TYPE when a typed array is a view of an engine's memory outside every live tensor of it. */
 export function refuseStaleView(view: ArrayBufferView, name: string): void {
-  engineBuffers.get(viewBuffer(view))?.(view, name);
+  engineCheckOf(viewBuffer(view))?.(view, name);
 }

@@ -25,7 +25,7 @@ import type { ThreadPool } from './pool.js';
 import { createWasmKVCache } from './kvcache.js';
 import type { ResidentCache } from './kvcache.js';
 import { decodeHalves, halfBits, isFloat16Array, isHalfTensor } from '../half.js';
-import { registerEngineBuffer, setElements, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../views.js';
+import { engineCheckOf, registerEngineBuffer, setElements, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../views.js';
 
 const PAGE_BYTES = 65536;
 /** wasm32 addresses 2^32 bytes. */
@@ -99,21 +99,24 @@ export function createWasmEngine(
   const self = {};
   if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
   /**
-   * Every buffer object of this engine's memory a view can be over. A non-shared memory detaches its old buffer
+   * Every buffer object of this engine's memory a view can be over is registered with this engine's check
+   * (views.ts), so options the plans copy are checked like tensors. A non-shared memory detaches its old buffer
    * when it grows, so only the current one counts (a detached view is refused by validation). A shared memory
    * never detaches: growing it hands out a new SharedArrayBuffer object for the same memory, and views over the
-   * old objects still reach it at the same offsets, so each object is remembered. The object changes only when
-   * memory grows, and the engine grows it only in reserve(), which records the new one.
+   * old objects still reach it at the same offsets, so every registered object counts. The object changes only
+   * when memory grows, and the engine grows it only in reserve(), which registers the new one.
    */
   const shared = isShared(initial.memory.buffer);
-  const buffers = new WeakSet<ArrayBufferLike>();
+  const checkView = (view: ArrayBufferView, name: string): void => void locate(view, name);
+  let current: ArrayBuffer | null = null;
   function bufferOf(kx: KernelExports): ArrayBuffer {
     const buffer = kx.memory.buffer;
-    if (shared) buffers.add(buffer);
-    registerEngineBuffer(buffer, checkView); // options the plans copy are checked like tensors (views.ts)
+    if (buffer !== current) {
+      current = buffer;
+      registerEngineBuffer(buffer, checkView);
+    }
     return buffer;
   }
-  const checkView = (view: ArrayBufferView, name: string): void => void locate(view, name);
   bufferOf(initial);
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
@@ -158,7 +161,7 @@ export function createWasmEngine(
   function locate(view: ArrayBufferView, name: string): number | null {
     if (kernels === null) return null;
     const buffer = viewBuffer(view);
-    if (buffer !== bufferOf(kernels) && !(shared && buffers.has(buffer))) return null;
+    if (buffer !== bufferOf(kernels) && !(shared && engineCheckOf(buffer) === checkView)) return null;
     const start = viewByteOffset(view), end = start + viewByteLength(view);
     for (const t of tensors.values()) {
       if (start >= t.byteOffset && end <= t.byteOffset + t.length * 4) return start;
@@ -410,6 +413,7 @@ export function createWasmEngine(
     dispose() {
       if (kernels === null) return;
       kernels = null;
+      current = null; // the engine may stay reachable: it must not keep its memory
       viewsOf(new ArrayBuffer(0)); // drop the views that would keep the memory alive
       if (pool !== null) {
         unreachable?.unregister(engine);
