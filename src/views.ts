@@ -65,7 +65,7 @@ export const bytesOf = (x: ArrayBufferView): Uint8Array => new Uint8Array(viewBu
  */
 const engineBuffers = new WeakMap<ArrayBufferLike, (view: ArrayBufferView, name: string) => void>();
 
-/** Records a buffer object of an engine's memory (wasm/engine.ts, whenever it sees one). */
+/** Records a buffer object of an engine's memory (wasm/memory.ts, whenever it sees one). */
 export function registerEngineBuffer(buffer: ArrayBufferLike, check: (view: ArrayBufferView, name: string) => void): void {
   engineBuffers.set(buffer, check);
 }
