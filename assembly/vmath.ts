@@ -109,7 +109,7 @@ export const LOG2E: f32 = 1.442695041;
 
 /**
  * Whether vmadd is one fused, singly rounded operation here: relaxed_madd may be either (x64 without FMA3 runs it
- * as a multiply and an add), and the softmax kernels' one-instruction exponent argument (score4.ts refOf) is only
+ * as a multiply and an add), and the softmax kernels' one-instruction exponent argument (score4.ts fusedRef) is only
  * exact when fused. Decided once per instance: (1 + 2^−12)² − (1 + 2^−11) is 2^−24 fused, 0 rounded twice.
  */
 const FMA_PROBE: usize = memory.data<f32>([1.000244140625, -1.00048828125]); // loaded: never folded at compile time
