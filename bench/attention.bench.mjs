@@ -16,6 +16,7 @@ import { modelsSection } from './sections/models.mjs';
 import { overheadSection } from './sections/overhead.mjs';
 import { threadsSection } from './sections/threads.mjs';
 import { kvcacheSection } from './sections/kvcache.mjs';
+import { measureTiles } from './sections/peak.mjs';
 import { peakTracker } from './sections/timing.mjs';
 
 const args = process.argv.slice(2);
@@ -66,13 +67,18 @@ for (const [name, runs, section] of plan) {
   console.log(`## ${sections.at(-1)[0]}\n\n${sections.at(-1)[1]}\n`);
 }
 peak.measure();
+const tiles = wasmEngines.length > 0 ? await measureTiles(peak.gflops) : null;
 
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
   `Node ${process.version} (${process.execArgv.join(' ') || 'no flags'}), ${os.platform()} ${os.arch()}`;
 const peakLine = `${peak.gflops.toFixed(1)} GFLOP/s on one core (${peak.relaxed ? '12 independent f32x4.relaxed_madd chains' :
   '12 independent f32x4.mul + add chains: no relaxed SIMD here'}; the best of ${peak.count} measurements spread over the run, ` +
   `lowest ${peak.lowest.toFixed(1)})`;
-console.log(`${machine}\nwasm peak: ${peakLine}`);
+const share = ([median, best]) => `median ${(100 * median).toFixed(0)} %, best ${(100 * best).toFixed(0)} %`;
+const tileLine = tiles === null ? null : `f32-qk-4x8 ${share(tiles.qk)} and f32-pv-4x8 ${share(tiles.pv)} of the peak (40 rounds of ` +
+  '≈ 1 ms on data in L1, bench/sections/peak.mjs measureTiles). Every FLOP of a call is done in such loops, so this ' +
+  '(at D = 64) is the ceiling of every "% of peak" below; `npm run profile -- SHAPE` shows where a call spends the rest';
+console.log(`${machine}\nwasm peak: ${peakLine}${tileLine ? `\ntile loops alone: ${tileLine}` : ''}`);
 
 if (args.includes('--write')) {
   const file = new URL('./RESULTS.md', import.meta.url);
@@ -96,7 +102,7 @@ table says threads).
 - Machine: ${machine}
 - Wasm peak of this machine: ${peakLine}, measured by bench/sections/peak.mjs in this run. "% of peak" divides a
   row's GFLOP/s by it (by threads × it for threaded rows).
-- Each call is a whole \`engine.attention(q, k, v, options)\`: copies into wasm memory, kernel, copy out.
+${tileLine ? `- The kernels' register-tile loops alone: ${tileLine}.\n` : ''}- Each call is a whole \`engine.attention(q, k, v, options)\`: copies into wasm memory, kernel, copy out.
 - GFLOP/s counts 4·B·H·Lq·Lk·D for every shape, causal included, as the peer table in shared/README.md does;
   causal rows also give the rate counting only the computed (admitted) half.
 - Ratios (× JS, speed vs softmax, softmax ÷ linear, speed-ups, ours vs ORT) divide medians from this same run. The

@@ -25,7 +25,7 @@ else parent();
 /** The profiled process: warm up, then call for MS ms and report calls, FLOPs per call and the peak. */
 async function child() {
   const { createAttention } = await import(join(root, 'dist/index.js'));
-  const { measurePeak } = await import(join(root, 'bench/sections/peak.mjs'));
+  const { measurePeak, measureTiles } = await import(join(root, 'bench/sections/peak.mjs'));
   const { SHAPES, MODEL_SHAPES, inputsFor, optionsOf } = await import(join(root, 'test/runtimes/cases.mjs'));
   const s = shapeOf(process.env.PROFILE_SHAPE, [...SHAPES, ...MODEL_SHAPES]);
   const engine = await createAttention({ backend: 'wasm-relaxed-simd' });
@@ -33,7 +33,7 @@ async function child() {
   const o = optionsOf(s);
   if (process.env.PROFILE_OUT) o.out = new Float32Array(s.batch * s.heads * s.seqQ * (s.headDimV ?? s.headDim));
   const peak = measurePeak({ rounds: 5, ms: 20 }).gflops; // before recording starts (perf record -D)
-  const tiles = await tileRates(peak);
+  const tiles = await measureTiles(peak);
   const until = performance.now() + WARMUP_MS;
   while (performance.now() < until) engine.attention(q, k, v, o);
   const t0 = performance.now();
@@ -44,34 +44,6 @@ async function child() {
   }
   const ms = (performance.now() - t0) / calls;
   console.log(JSON.stringify({ id: s.id, calls, ms, flops: flopsOf(s), peak, tiles }));
-}
-
-/**
- * The tile loops alone, on data in L1 (build/testing-relaxed-simd.wasm: f32_qk_4x8p_n over 4 panels of D = 64,
- * f32_pv_4x8b_n over 32 keys × 64 columns), in 40 rounds of ≈ 1 ms: [median, best] share of the peak.
- */
-async function tileRates(peak) {
-  const { instance } = await WebAssembly.instantiate(readFileSync(join(root, 'build/testing-relaxed-simd.wasm')));
-  const k = instance.exports;
-  k.memory.grow(8);
-  const base = 1 << 16, f = new Float32Array(k.memory.buffer);
-  for (let i = base >> 2; i < (base + (1 << 18)) >> 2; i++) f[i] = ((i * 7919) % 1000) / 1000 - 0.5;
-  const q = base, s = base + 0x4000, kp = base + 0x8000, v = base + 0x10000, acc = base + 0x18000, corr = base + 0x1c000;
-  f.fill(1, corr >> 2, (corr >> 2) + 4);
-  const qk = (n) => { for (let i = 0; i < n; i++) k.f32_qk_4x8p_n(q, kp, 64, s, 512, 4); return n * 4 * 8 * 64 * 8; };
-  const pv = (n) => { for (let i = 0; i < n; i++) k.f32_pv_4x8b_n(s, v, 32 * 32, 32, 32, acc, 256, corr, 8); return n * 8 * 32 * 4 * 8 * 2; };
-  const rates = (fn) => {
-    fn(20000);
-    const xs = [];
-    for (let r = 0; r < 40; r++) {
-      const t = performance.now();
-      const flops = fn(1500);
-      xs.push(flops / (performance.now() - t) / 1e6 / peak);
-    }
-    xs.sort((a, b) => a - b);
-    return [xs[20], xs[39]];
-  };
-  return { qk: rates(qk), pv: rates(pv) };
 }
 
 function shapeOf(arg = 'BERT-base', cases) {
@@ -152,7 +124,7 @@ function report(dir, info, hz) {
   for (const [k, p] of [...parts].sort((a, b) => b[1] - a[1])) if (p >= 0.1) console.log(`  ${(100 * p / callsShare).toFixed(1).padStart(5)} %  ${k}`);
   if (loops > 0) console.log(`tile loops: ${loopRate.toFixed(1)} GFLOP/s while in them = ${(100 * loopRate / info.peak).toFixed(0)} % of the peak (every FLOP of the call is done there)`);
   const pc = ([median, best]) => `median ${(100 * median).toFixed(0)} %, best ${(100 * best).toFixed(0)} %`;
-  console.log(`the same loops alone on data in L1, 40 rounds: f32-qk-4x8 ${pc(info.tiles.qk)}, f32-pv-4x8 ${pc(info.tiles.pv)} of the peak`);
+  if (info.tiles) console.log(`the same loops alone on data in L1, 40 rounds: f32-qk-4x8 ${pc(info.tiles.qk)}, f32-pv-4x8 ${pc(info.tiles.pv)} of the peak`);
 }
 
 /** Share (%) of attendBlock's samples inside its tile loops: backward branches spanning ≥ 8 vfmadd. */

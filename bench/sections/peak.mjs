@@ -3,6 +3,8 @@
 // current x64 and arm64 cores), 96 flops per iteration. The module is a few hand-assembled bytes (no build step).
 // Where relaxed SIMD is off, the chains use f32x4.mul + f32x4.add (the SIMD build's best), reported as such.
 
+import { readFileSync } from 'node:fs';
+
 const CHAINS = 12;
 const uleb = (n) => {
   const out = [];
@@ -78,4 +80,41 @@ export function measurePeak({ rounds = 7, ms = 40 } = {}) {
     best = Math.max(best, (n * CHAINS * 8) / dt / 1e6);
   }
   return { gflops: best, relaxed, chains: CHAINS };
+}
+
+/**
+ * The attention kernels' register-tile loops alone, on data in L1 (build/testing-relaxed-simd.wasm, built by
+ * `npm run build`: f32_qk_4x8p_n over 4 key panels of D = 64, f32_pv_4x8b_n over 32 keys × 64 columns), in 40
+ * rounds of ≈ 1 ms each: { qk, pv } as [median, best] shares of `peak`. A whole call cannot run faster than its
+ * tile loops, so this is the ceiling of every row on this machine; null where the testing build is missing.
+ */
+export async function measureTiles(peak) {
+  let bytes;
+  try {
+    bytes = readFileSync(new URL('../../build/testing-relaxed-simd.wasm', import.meta.url));
+  } catch {
+    return null;
+  }
+  if (!WebAssembly.validate(bytes)) return null; // no relaxed SIMD here
+  const k = (await WebAssembly.instantiate(bytes)).instance.exports;
+  k.memory.grow(8);
+  const base = 1 << 16, f = new Float32Array(k.memory.buffer);
+  for (let i = base >> 2; i < (base + (1 << 18)) >> 2; i++) f[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+  const q = base, s = base + 0x4000, kp = base + 0x8000, v = base + 0x10000, acc = base + 0x18000, corr = base + 0x1c000;
+  f.fill(1, corr >> 2, (corr >> 2) + 4);
+  // FLOPs per call: qk 4 panels × 4 rows × 8 keys × 64 × 2; pv 8 column groups × 32 keys × 4 rows × 8 × 2.
+  const qk = (n) => { for (let i = 0; i < n; i++) k.f32_qk_4x8p_n(q, kp, 64, s, 512, 4); return n * 16384; };
+  const pv = (n) => { for (let i = 0; i < n; i++) k.f32_pv_4x8b_n(s, v, 32 * 32, 32, 32, acc, 256, corr, 8); return n * 16384; };
+  const rates = (fn) => {
+    fn(20000); // tier up
+    const xs = [];
+    for (let r = 0; r < 40; r++) {
+      const t = performance.now();
+      const flops = fn(1500);
+      xs.push(flops / (performance.now() - t) / 1e6 / peak);
+    }
+    xs.sort((a, b) => a - b);
+    return [xs[20], xs[39]];
+  };
+  return { qk: rates(qk), pv: rates(pv) };
 }
