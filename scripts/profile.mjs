@@ -71,7 +71,7 @@ function parent() {
     process.exit(2);
   }
   const dir = mkdtempSync(join(tmpdir(), 'attention-profile-'));
-  const hz = 4999;
+  const hz = Number(process.env.PROFILE_HZ ?? 999);
   try {
     const run = spawnSync('perf', [
       'record', '-D', String(WARMUP_MS + 300), '-e', 'cpu-clock', '-F', String(hz), '-k', 'mono', '-o', 'perf.data', '--',

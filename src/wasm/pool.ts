@@ -5,7 +5,7 @@
 import { AttentionError } from '../errors.js';
 import type { KernelExports } from './loader.js';
 import {
-  CALLER_ASLEEP, DEFAULT_SPIN_MS, FAILED, GENERATION, ITEMS, NEXT_ITEM, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, SLEEPERS,
+  CALLER_ASLEEP, DEFAULT_SPIN_MS, FAILED, GENERATION, ITEMS, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, SLEEPERS,
   STOP, createControl, runItems, spinWhile,
 } from './work.js';
 import type { WorkerInit } from './work.js';
@@ -133,8 +133,8 @@ function started(handle: WorkerHandle): Promise<void> {
 export async function createPool(
   module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, spinMs = DEFAULT_SPIN_MS,
 ): Promise<ThreadPool> {
-  const control = createControl(spinMs);
-  const { words, args } = control;
+  const control = createControl(spinMs, threads);
+  const { words, args, claimed } = control;
   const workers: WorkerHandle[] = [];
   try {
     for (let t = 1; t < threads; t++) workers.push(await spawn());
@@ -175,7 +175,7 @@ export async function createPool(
       args[PARAMS] = params;
       args[SCRATCH] = scratch;
       args[SCRATCH_STRIDE] = scratchStride;
-      Atomics.store(words, NEXT_ITEM, 0);
+      for (let t = 0; t < threads; t++) Atomics.store(claimed, t, 0);
       Atomics.store(words, ITEMS, items);
       Atomics.store(words, FAILED, 0);
       Atomics.store(words, PENDING, workers.length);

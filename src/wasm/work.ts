@@ -2,12 +2,16 @@
 // One control block (a SharedArrayBuffer outside wasm memory) holds a few Int32 words and, as float64s, the
 // offsets of the call's parameter block and scratch: the call itself is the parameter block in the shared wasm
 // memory, which every thread reads. A call bumps GENERATION and wakes the
-// workers; every thread, the caller included, then claims work items one at a time with Atomics.add until none
-// are left, so a slow or descheduled thread simply takes fewer of them (causal blocks differ in cost too).
+// workers. The items are split into one contiguous range per thread; every thread, the caller included, claims
+// items of its own range one at a time with Atomics.add, then those left in the others' ranges, so a slow or
+// descheduled thread simply takes fewer of them (causal blocks differ in cost too). Items of one kv head are
+// consecutive, so with ranges each thread packs about its share of the heads' keys and values, where claiming
+// from one shared counter made every thread pack every head.
 import type { KernelExports } from './loader.js';
 
 export const GENERATION = 0;
-export const NEXT_ITEM = 1;
+/** The engine's thread count, the caller included (set once when the pool starts). */
+export const THREADS = 1;
 export const ITEMS = 2;
 export const PENDING = 3;
 export const FAILED = 4;
@@ -56,28 +60,49 @@ export interface Control {
   readonly buffer: SharedArrayBuffer;
   readonly words: Int32Array;
   readonly args: Float64Array;
+  /** Per thread t: how many items of range t have been claimed (rangeOf), reset to 0 before each call. */
+  readonly claimed: Int32Array;
 }
 
-export function createControl(spinMs: number): Control {
-  const control = controlOf(new SharedArrayBuffer(WORDS * 4 + ARGS * 8));
+export function createControl(spinMs: number, threads: number): Control {
+  const control = controlOf(new SharedArrayBuffer(WORDS * 4 + ARGS * 8 + threads * 4));
+  control.words[THREADS] = threads;
   control.args[SPIN] = spinMs;
   return control;
 }
 
 export function controlOf(buffer: SharedArrayBuffer): Control {
-  return { buffer, words: new Int32Array(buffer, 0, WORDS), args: new Float64Array(buffer, WORDS * 4, ARGS) };
+  const at = WORDS * 4 + ARGS * 8;
+  return {
+    buffer, words: new Int32Array(buffer, 0, WORDS), args: new Float64Array(buffer, WORDS * 4, ARGS),
+    claimed: new Int32Array(buffer, at, (buffer.byteLength - at) >> 2),
+  };
 }
 
-/** Claims and runs work items of the current call until there are none left; thread 0 is the caller. */
+/** Thread t's items of a call of `items` on `threads` threads: [first, end), contiguous, sizes differing by ≤ 1. */
+export function rangeOf(t: number, items: number, threads: number): [number, number] {
+  return [Math.floor((t * items) / threads), Math.floor(((t + 1) * items) / threads)];
+}
+
+/**
+ * Claims and runs work items of the current call until there are none left: its own range first, then what is
+ * left of the others' (the next thread's first). Every item runs exactly once: a claim is an Atomics.add on the
+ * range's counter, valid while it lands inside the range. Thread 0 is the caller.
+ */
 export function runItems(kx: KernelExports, control: Control, thread: number): void {
-  const { words, args } = control;
+  const { words, args, claimed } = control;
   const items = Atomics.load(words, ITEMS);
+  const threads = words[THREADS]!;
   const params = args[PARAMS]!;
   const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
   let fresh = 1;
-  for (let item = Atomics.add(words, NEXT_ITEM, 1); item < items; item = Atomics.add(words, NEXT_ITEM, 1)) {
-    kx.attention(item, 1, fresh, params, scratch);
-    fresh = 0;
+  for (let k = 0; k < threads; k++) {
+    const range = (thread + k) % threads;
+    const [first, end] = rangeOf(range, items, threads);
+    for (let item = first + Atomics.add(claimed, range, 1); item < end; item = first + Atomics.add(claimed, range, 1)) {
+      kx.attention(item, 1, fresh, params, scratch);
+      fresh = 0;
+    }
   }
 }
 
