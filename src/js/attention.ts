@@ -1,4 +1,4 @@
-// The pure-JS kernels: the same maths as the wasm kernels, two query rows at a time, written to be read.
+// The pure-JS kernels: the same maths as the wasm kernels, two query rows at a time (the products: gemm.ts).
 // Scores are accumulated in float64 (JS numbers), so this path is slightly *more* accurate than float32 wasm.
 import type { AttentionPlan } from '../plan.js';
 import {
@@ -6,103 +6,10 @@ import {
 } from '../plan.js';
 
 import { rotated } from '../rope.js';
+import { dots, dots2, dotsF32, weightedSum, weightedSum2, weightedSumF32 } from './gemm.js';
 import type { CacheView } from './kvcache.js';
 
 const f32 = Math.fround;
-
-/**
- * s_j = q_row · k_j for lo ≤ j < hi: s (n) = q (D) · kᵀ (D,n), key rows `ks` apart from kHead (key 0). Four keys
- * share each load of q and keep four independent sums in flight (≈ 3× the one-key loop).
- */
-function dots(
-  s: Float64Array, q: Float64Array, qRow: number, k: Float64Array, kHead: number, ks: number, D: number, lo: number, hi: number,
-): void {
-  let j = lo;
-  for (; j + 4 <= hi; j += 4) {
-    const k0 = kHead + j * ks, k1 = k0 + ks, k2 = k1 + ks, k3 = k2 + ks;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let d = 0; d < D; d++) {
-      const x = q[qRow + d]!;
-      s0 += x * k[k0 + d]!;
-      s1 += x * k[k1 + d]!;
-      s2 += x * k[k2 + d]!;
-      s3 += x * k[k3 + d]!;
-    }
-    s[j] = s0; s[j + 1] = s1; s[j + 2] = s2; s[j + 3] = s3;
-  }
-  for (; j < hi; j++) {
-    const kRow = kHead + j * ks;
-    let dot = 0;
-    for (let d = 0; d < D; d++) dot += q[qRow + d]! * k[kRow + d]!;
-    s[j] = dot;
-  }
-}
-
-/**
- * dots for two query rows at once (rows a and b, into sa and sb): each load of k serves both rows, so a step of
- * four keys makes eight products from six loads instead of four from five. Same sums in the same order as dots.
- */
-function dots2(
-  sa: Float64Array, sb: Float64Array, q: Float64Array, qa: number, qb: number, k: Float64Array, kHead: number, ks: number,
-  D: number, lo: number, hi: number,
-): void {
-  let j = lo;
-  for (; j + 4 <= hi; j += 4) {
-    const k0 = kHead + j * ks, k1 = k0 + ks, k2 = k1 + ks, k3 = k2 + ks;
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-    for (let d = 0; d < D; d++) {
-      const x = q[qa + d]!, y = q[qb + d]!;
-      const y0 = k[k0 + d]!, y1 = k[k1 + d]!, y2 = k[k2 + d]!, y3 = k[k3 + d]!;
-      a0 += x * y0; a1 += x * y1; a2 += x * y2; a3 += x * y3;
-      b0 += y * y0; b1 += y * y1; b2 += y * y2; b3 += y * y3;
-    }
-    sa[j] = a0; sa[j + 1] = a1; sa[j + 2] = a2; sa[j + 3] = a3;
-    sb[j] = b0; sb[j + 1] = b1; sb[j + 2] = b2; sb[j + 3] = b3;
-  }
-  if (j < hi) {
-    dots(sa, q, qa, k, kHead, ks, D, j, hi);
-    dots(sb, q, qb, k, kHead, ks, D, j, hi);
-  }
-}
-
-/** o (Dv) += Σ_{lo≤j<hi} p_j · v_j: p (n) · v (n,Dv), value rows `vs` apart, four rows per pass over o. */
-function weightedSum(o: Float64Array, p: Float64Array, v: Float64Array, vHead: number, vs: number, Dv: number, lo: number, hi: number): void {
-  let j = lo;
-  for (; j + 4 <= hi; j += 4) {
-    const v0 = vHead + j * vs, v1 = v0 + vs, v2 = v1 + vs, v3 = v2 + vs;
-    const p0 = p[j]!, p1 = p[j + 1]!, p2 = p[j + 2]!, p3 = p[j + 3]!;
-    for (let c = 0; c < Dv; c++) o[c] = o[c]! + p0 * v[v0 + c]! + p1 * v[v1 + c]! + p2 * v[v2 + c]! + p3 * v[v3 + c]!;
-  }
-  for (; j < hi; j++) {
-    const pj = p[j]!, vRow = vHead + j * vs;
-    for (let c = 0; c < Dv; c++) o[c] = o[c]! + pj * v[vRow + c]!;
-  }
-}
-
-/**
- * weightedSum for two rows (weights pa, pb into oa, ob) over the keys both admit, lo ≤ j < hi: each load of v
- * serves both rows.
- */
-function weightedSum2(
-  oa: Float64Array, ob: Float64Array, pa: Float64Array, pb: Float64Array, v: Float64Array, vHead: number, vs: number,
-  Dv: number, lo: number, hi: number,
-): void {
-  let j = lo;
-  for (; j + 4 <= hi; j += 4) {
-    const v0 = vHead + j * vs, v1 = v0 + vs, v2 = v1 + vs, v3 = v2 + vs;
-    const a0 = pa[j]!, a1 = pa[j + 1]!, a2 = pa[j + 2]!, a3 = pa[j + 3]!;
-    const b0 = pb[j]!, b1 = pb[j + 1]!, b2 = pb[j + 2]!, b3 = pb[j + 3]!;
-    for (let c = 0; c < Dv; c++) {
-      const x0 = v[v0 + c]!, x1 = v[v1 + c]!, x2 = v[v2 + c]!, x3 = v[v3 + c]!;
-      oa[c] = oa[c]! + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
-      ob[c] = ob[c]! + b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
-    }
-  }
-  if (j < hi) {
-    weightedSum(oa, pa, v, vHead, vs, Dv, j, hi);
-    weightedSum(ob, pb, v, vHead, vs, Dv, j, hi);
-  }
-}
 
 /** dst = n rows of `width` floats from src (rows `stride` apart from `at`), as float64: converted once, not at every read. */
 function rowsAsFloat64(dst: Float64Array, src: Float32Array, at: number, stride: number, n: number, width: number): void {
@@ -143,8 +50,11 @@ export function attentionRows(
   const ks = kvBshd ? KVH * D : D, vs = kvBshd ? KVH * Dv : Dv;
   const group = H / KVH;
   // One head's q rows and one kv head's k and v rows as float64 (rows D or Dv apart), converted once per head.
+  // Decoding (L = 1): k and v are read as they are. A float64 copy costs as much as the products when a key
+  // serves one row (2.7× slower at H32 S4096 D128), and still more than it saves with GQA groups of 4 (1.4×).
+  const direct = cache === null && L === 1;
   const qh = new Float64Array(cache === null ? L * D : 0);
-  const kh = new Float64Array(cache === null ? S * D : 0), vh = new Float64Array(cache === null ? S * Dv : 0);
+  const kh = new Float64Array(cache === null && !direct ? S * D : 0), vh = new Float64Array(cache === null && !direct ? S * Dv : 0);
   let loaded = -1; // which (batch, kv head) kh and vh hold
   // Two rows at a time: a for query i, b for query i + 1.
   const sa = new Float64Array(S), sb = new Float64Array(S);
@@ -167,7 +77,7 @@ export function attentionRows(
       const vHead = kvBshd ? (b * S * KVH + kv) * Dv : (b * KVH + kv) * S * Dv;
       const slope = alibiSlopes === null ? 0 : alibiSlopes[h]!;
       const sink = activation === ACT_SOFTMAX1 ? 0 : sinks === null ? -Infinity : sinks[h]!;
-      if (cache === null && b * KVH + kv !== loaded) {
+      if (cache === null && !direct && b * KVH + kv !== loaded) {
         rowsAsFloat64(kh, k, kHead, ks, S, D);
         rowsAsFloat64(vh, v, vHead, vs, S, Dv);
         loaded = b * KVH + kv;
@@ -251,9 +161,11 @@ export function attentionRows(
         const loA = loOf(i), hiA = hiOf(i);
         oa.fill(0);
         if (i + 1 === L) { // the last row of an odd count, alone
-          dots(sa, qh, i * D, kh, 0, D, D, loA, hiA);
+          if (direct) dotsF32(sa, qh, i * D, k, kHead, ks, D, loA, hiA);
+          else dots(sa, qh, i * D, kh, 0, D, D, loA, hiA);
           const denominator = weigh(sa, i, loA, hiA);
-          weightedSum(oa, sa, vh, 0, Dv, Dv, loA, hiA);
+          if (direct) weightedSumF32(oa, sa, v, vHead, vs, Dv, loA, hiA);
+          else weightedSum(oa, sa, vh, 0, Dv, Dv, loA, hiA);
           store(oa, sa, i, loA, hiA, denominator);
           break;
         }
