@@ -33,7 +33,7 @@ async function child() {
   const o = optionsOf(s);
   if (process.env.PROFILE_OUT) o.out = new Float32Array(s.batch * s.heads * s.seqQ * (s.headDimV ?? s.headDim));
   const peak = measurePeak({ rounds: 5, ms: 20 }).gflops; // before recording starts (perf record -D)
-  const tiles = await measureTiles(peak);
+  const tiles = measureTiles(); // GFLOP/s
   const until = performance.now() + WARMUP_MS;
   while (performance.now() < until) engine.attention(q, k, v, o);
   const t0 = performance.now();
@@ -123,7 +123,7 @@ function report(dir, info, hz) {
   console.log(`${info.id}: ${info.calls} calls, ${info.ms.toFixed(3)} ms per call, ${(info.flops / info.ms / 1e6).toFixed(1)} GFLOP/s = ${(100 * info.flops / info.ms / 1e6 / info.peak).toFixed(0)} % of the peak ${info.peak.toFixed(1)} GFLOP/s measured in the same process (${Math.round(info.calls * info.ms)} ms sampled at ${hz} Hz)`);
   for (const [k, p] of [...parts].sort((a, b) => b[1] - a[1])) if (p >= 0.1) console.log(`  ${(100 * p / callsShare).toFixed(1).padStart(5)} %  ${k}`);
   if (loops > 0) console.log(`tile loops: ${loopRate.toFixed(1)} GFLOP/s while in them = ${(100 * loopRate / info.peak).toFixed(0)} % of the peak (every FLOP of the call is done there)`);
-  const pc = ([median, best]) => `median ${(100 * median).toFixed(0)} %, best ${(100 * best).toFixed(0)} %`;
+  const pc = ([median, best]) => `median ${(100 * median / info.peak).toFixed(0)} %, best ${(100 * best / info.peak).toFixed(0)} %`;
   if (info.tiles) console.log(`the same loops alone on data in L1, 40 rounds: f32-qk-4x8 ${pc(info.tiles.qk)}, f32-pv-4x8 ${pc(info.tiles.pv)} of the peak`);
 }
 

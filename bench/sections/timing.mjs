@@ -2,7 +2,7 @@
 // and answer checks. The machine is shared and noisy, so sections time the things they compare in interleaved
 // rounds (a burst of load then hits one round of one runner, not the table) and keep each runner's better round.
 import { Bench } from 'tinybench';
-import { measurePeak } from './peak.mjs';
+import { measurePeak, measureTiles } from './peak.mjs';
 
 /** Median ms of `fn` (sync or async) with tinybench; few iterations for calls of a second or more (`'once'`: tens). */
 export async function medianMs(name, fn, slow = false) {
@@ -46,16 +46,27 @@ export function maxAbsDiff(a, b) {
 
 /**
  * This machine's wasm FMA peak for the run: measured when a section starts (so every section has a measurement
- * next to its timings) and kept at its best, since load from other processes only ever lowers it.
+ * next to its timings) and kept at its best, since load from other processes only ever lowers it. The tile loops
+ * alone (peak.mjs measureTiles) are measured with it; `tiles` keeps the best median and the best round of each.
  */
 export function peakTracker() {
   const seen = [];
+  const tiles = [];
   return {
     measure() {
       const m = measurePeak();
       seen.push(m.gflops);
       this.relaxed = m.relaxed;
+      const t = measureTiles();
+      if (t !== null) tiles.push(t);
       return m.gflops;
+    },
+    /** { qk, pv, count }: [best median, best round] over the measurements as shares of the run's peak, or null
+     * without the testing build. */
+    get tiles() {
+      if (tiles.length === 0) return null;
+      const best = (key, i) => Math.max(...tiles.map((t) => t[key][i])) / Math.max(...seen);
+      return { qk: [best('qk', 0), best('qk', 1)], pv: [best('pv', 0), best('pv', 1)], count: tiles.length };
     },
     get gflops() {
       return Math.max(...seen);
