@@ -6,7 +6,7 @@ import {
 } from '../plan.js';
 
 import { rotated } from '../rope.js';
-import { dots, dots2, dotsF32, weightedSum, weightedSum2, weightedSumF32 } from './gemm.js';
+import { dots, dots2, weightedSum, weightedSum2 } from './gemm.js';
 import type { CacheView } from './kvcache.js';
 
 const f32 = Math.fround;
@@ -161,10 +161,10 @@ export function attentionRows(
         const loA = loOf(i), hiA = hiOf(i);
         oa.fill(0);
         if (i + 1 === L) { // the last row of an odd count, alone
-          if (direct) dotsF32(sa, qh, i * D, k, kHead, ks, D, loA, hiA);
+          if (direct) dots(sa, qh, i * D, k, kHead, ks, D, loA, hiA);
           else dots(sa, qh, i * D, kh, 0, D, D, loA, hiA);
           const denominator = weigh(sa, i, loA, hiA);
-          if (direct) weightedSumF32(oa, sa, v, vHead, vs, Dv, loA, hiA);
+          if (direct) weightedSum(oa, sa, v, vHead, vs, Dv, loA, hiA);
           else weightedSum(oa, sa, vh, 0, Dv, Dv, loA, hiA);
           store(oa, sa, i, loA, hiA, denominator);
           break;
