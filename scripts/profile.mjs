@@ -11,7 +11,7 @@
 //   shape: a case id of test/runtimes/cases.mjs (S1–S5, MiniLM-L6, BERT-base, ViT-B/16, …) or H,L,S,D.
 //   --out: pass `out` (a reused Float32Array) instead of allocating the result per call.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +26,9 @@ else parent();
 async function child() {
   const { createAttention } = await import(join(root, 'dist/index.js'));
   const { measurePeak, measureTiles } = await import(join(root, 'bench/sections/peak.mjs'));
+  const { computedFlops } = await import(join(root, 'bench/sections/timing.mjs'));
   const { SHAPES, MODEL_SHAPES, inputsFor, optionsOf } = await import(join(root, 'test/runtimes/cases.mjs'));
-  const s = shapeOf(process.env.PROFILE_SHAPE, [...SHAPES, ...MODEL_SHAPES]);
+  const s = shapeOf(process.env.PROFILE_SHAPE || undefined, [...SHAPES, ...MODEL_SHAPES]); // '': no shape given
   const engine = await createAttention({ backend: 'wasm-relaxed-simd' });
   const { q, k, v } = inputsFor(s);
   const o = optionsOf(s);
@@ -43,7 +44,7 @@ async function child() {
     calls++;
   }
   const ms = (performance.now() - t0) / calls;
-  console.log(JSON.stringify({ id: s.id, calls, ms, flops: flopsOf(s), peak, tiles }));
+  console.log(JSON.stringify({ id: s.id, calls, ms, flops: computedFlops(s), peak, tiles }));
 }
 
 function shapeOf(arg = 'BERT-base', cases) {
@@ -53,13 +54,6 @@ function shapeOf(arg = 'BERT-base', cases) {
   if (n.length !== 4 || n.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`unknown shape ${arg}: a case id or H,L,S,D`);
   const [heads, seqQ, seqK, headDim] = n;
   return { id: arg, batch: 1, heads, seqQ, seqK, headDim };
-}
-
-/** 2·B·H·(D + Dv)·Σ admitted keys (causal: the computed half), the kernels' FLOPs. */
-function flopsOf(s) {
-  let keys = 0;
-  for (let i = 0; i < s.seqQ; i++) keys += s.causal ? Math.max(0, Math.min(s.seqK, i + 1 + (s.causal === 'bottom-right' ? s.seqK - s.seqQ : 0))) : s.seqK;
-  return 2 * s.batch * s.heads * keys * (s.headDim + (s.headDimV ?? s.headDim));
 }
 
 function parent() {

@@ -10,17 +10,15 @@
 import type { KernelExports } from './loader.js';
 
 export const GENERATION = 0;
-/** The engine's thread count, the caller included (set once when the pool starts). */
-export const THREADS = 1;
-export const ITEMS = 2;
-export const PENDING = 3;
-export const FAILED = 4;
-export const STOP = 5;
+export const ITEMS = 1;
+export const PENDING = 2;
+export const FAILED = 3;
+export const STOP = 4;
 /** Workers blocked in Atomics.wait for the next call: the caller notifies only when there are any. */
-export const SLEEPERS = 6;
+export const SLEEPERS = 5;
 /** 1 while the caller is blocked in Atomics.wait for PENDING: the last worker notifies only then. */
-export const CALLER_ASLEEP = 7;
-const WORDS = 8;
+export const CALLER_ASLEEP = 6;
+const WORDS = 8; // 7 used; 8 keeps the float64 args that follow 8-byte aligned
 
 /**
  * How long a thread spins (re-reading a shared word) before it blocks in Atomics.wait, by default: a worker after
@@ -60,13 +58,13 @@ export interface Control {
   readonly buffer: SharedArrayBuffer;
   readonly words: Int32Array;
   readonly args: Float64Array;
-  /** Per thread t: how many items of range t have been claimed (rangeOf), reset to 0 before each call. */
+  /** Per thread t: how many items of range t have been claimed (rangeOf), reset to 0 before each call; its length
+   * is the engine's thread count, the caller included. */
   readonly claimed: Int32Array;
 }
 
 export function createControl(spinMs: number, threads: number): Control {
   const control = controlOf(new SharedArrayBuffer(WORDS * 4 + ARGS * 8 + threads * 4));
-  control.words[THREADS] = threads;
   control.args[SPIN] = spinMs;
   return control;
 }
@@ -92,7 +90,7 @@ export function rangeOf(t: number, items: number, threads: number): [number, num
 export function runItems(kx: KernelExports, control: Control, thread: number): void {
   const { words, args, claimed } = control;
   const items = Atomics.load(words, ITEMS);
-  const threads = words[THREADS]!;
+  const threads = claimed.length;
   const params = args[PARAMS]!;
   const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
   let fresh = 1;
