@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import type { WasmVariant } from '../src/wasm/loader.js';
 import { ensureBytes, instantiateTesting } from './testing-wasm.js';
+import { expNonPositive } from '../src/js/exp.js';
 
 const N = 1 << 20;
 
@@ -80,5 +81,34 @@ describe.each(['wasm-simd', 'wasm-relaxed-simd'] as const)('%s vexp2 (the softma
     expect(special[5]).toBeNaN();
     expect(special[6]).toBe(0.5);
     expect(Math.abs(special[7]! - Math.SQRT1_2) / Math.SQRT1_2).toBeLessThan(1.8e-7);
+  });
+});
+
+describe('JS backend expNonPositive (src/js/exp.ts, float64)', () => {
+  test('relative error ≤ 3e-10 where e^x is normal; subnormal results within that plus half the smallest subnormal', () => {
+    let worst = 0;
+    for (let i = 0; i < N; i++) {
+      const x = -708 * (i / (N - 1)) - (i % 7) * 1e-3 * Math.random(); // a dense grid, jittered off its points
+      const want = Math.exp(x);
+      worst = Math.max(worst, Math.abs(expNonPositive(x) - want) / want);
+    }
+    console.log(`JS expNonPositive: max rel err ${worst.toExponential(2)} over ${N} points`);
+    expect(worst).toBeLessThanOrEqual(3e-10);
+    for (let x = -708; x >= -746; x -= 0.01) {
+      const want = Math.exp(x);
+      expect(Math.abs(expNonPositive(x) - want)).toBeLessThanOrEqual(3e-10 * want + 2 ** -1074);
+    }
+  });
+
+  test('special values: e^0 = e^−0 = 1, e^−∞ = 0, 0 below −745.2, NaN propagates, x > 0 is still e^x', () => {
+    expect(expNonPositive(0)).toBe(1);
+    expect(expNonPositive(-0)).toBe(1);
+    expect(expNonPositive(-Infinity)).toBe(0);
+    expect(expNonPositive(-746)).toBe(0);
+    expect(expNonPositive(-1e300)).toBe(0);
+    expect(expNonPositive(NaN)).toBeNaN();
+    expect(expNonPositive(-Number.MIN_VALUE)).toBe(1);
+    for (const x of [1e-300, 0.5, 1, 88.7, 709, 710, Infinity]) expect(expNonPositive(x)).toBe(Math.exp(x));
+    expect(Math.abs(expNonPositive(-Math.LN2) - 0.5)).toBeLessThanOrEqual(1e-16);
   });
 });

@@ -2,10 +2,11 @@
 // Scores are accumulated in float64 (JS numbers), so this path is slightly *more* accurate than float32 wasm.
 import type { AttentionPlan } from '../plan.js';
 import {
-  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8,
+  ACT_POLYNOMIAL, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_SOFTMAX1, ACT_SQUARED, MASK_ADDITIVE_F32, MASK_BOOL_U8, MASK_NONE,
 } from '../plan.js';
 
 import { rotated } from '../rope.js';
+import { expNonPositive } from './exp.js';
 import { dots, dots2, weightedSum, weightedSum2 } from './gemm.js';
 import type { CacheView } from './kvcache.js';
 
@@ -20,7 +21,7 @@ function rowsAsFloat64(dst: Float64Array, src: Float32Array, at: number, stride:
 
 /** σ(x) without overflow: e^(−|x|) ≤ 1 in both branches. */
 function sigmoid(x: number): number {
-  const e = Math.exp(-Math.abs(x));
+  const e = expNonPositive(-Math.abs(x));
   return x >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
 
@@ -76,6 +77,7 @@ export function attentionRows(
       const kHead = kvBshd ? (b * S * KVH + kv) * D : (b * KVH + kv) * S * D;
       const vHead = kvBshd ? (b * S * KVH + kv) * Dv : (b * KVH + kv) * S * Dv;
       const slope = alibiSlopes === null ? 0 : alibiSlopes[h]!;
+      const plain = !(softcap > 0) && slope === 0 && maskKind === MASK_NONE;
       const sink = activation === ACT_SOFTMAX1 ? 0 : sinks === null ? -Infinity : sinks[h]!;
       if (cache === null && !direct && b * KVH + kv !== loaded) {
         rowsAsFloat64(kh, k, kHead, ks, S, D);
@@ -89,7 +91,15 @@ export function attentionRows(
         const mRow = b * msB + h * msH + i * msL;
         // s = q_i · kᵀ · scale, softcapped, + ALiBi + mask; a bool-mask 0 gives −∞
         let max = -Infinity;
-        for (let j = lo; j < hi; j++) {
+        // No cap, bias or mask (most calls): the same scores from a loop with nothing to test per key.
+        if (plain) {
+          for (let j = lo; j < hi; j++) {
+            const score = f32(f32(s[j]!) * scale);
+            s[j] = score;
+            if (score > max) max = score;
+          }
+        }
+        for (let j = plain ? hi : lo; j < hi; j++) {
           // Rounded to float32 like the wasm kernels' scores, so that a score overflowing float32 (|q·k| > 3.4e38)
           // becomes ±∞ here too and every backend gives the same NaN/∞ answers.
           let score = f32(f32(s[j]!) * scale);
@@ -109,9 +119,9 @@ export function attentionRows(
           // every p_j is e^(−∞) = 0 instead of e^(−∞ + ∞) = NaN, and the row comes out as zeros.
           const top = Math.max(sink, max);
           const ref = top === -Infinity ? 0 : top;
-          let sum = Math.exp(sink - ref);
+          let sum = expNonPositive(sink - ref);
           for (let j = lo; j < hi; j++) {
-            const p = Math.exp(s[j]! - ref);
+            const p = expNonPositive(s[j]! - ref);
             s[j] = p;
             sum += p;
           }
