@@ -10,6 +10,7 @@ import { typedKeys, typedScores, typedValues, typedWeightedValues } from "./kvty
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b_n, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p_n,
 } from "./gemm";
+import { dotsInRange, f32_qk_1x1_f64, maxAbs, shiftWeights, weightShift } from "./range";
 import {
   TILE_EMPTY, TILE_FULL, alibiTable, keysOf, maskTile, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow,
 } from "./score";
@@ -36,13 +37,30 @@ import {
  * groups vPanel apart: 32 for value rows, S·32 for panels), mask at
  * the block's first row (rows mRow elements apart). `head` ≥ 0: the keys and values are that head of a resident
  * cache, whose key j lives in slot j mod capacity (a key block never wraps around the end). `work`: the converter
- * table's scratch (kvtypes.ts typedScratchBytes).
+ * table's scratch (kvtypes.ts typedScratchBytes). kmax: max |k| over the keys (range.ts), for float32 keys.
+ * A block whose output is not all finite is computed again with its weights shifted (range.ts).
  */
 export function attendBlock(
   p: Params, b: i32, h: i32, hStep: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
   kpack: usize, v: usize, vStride: usize, vPanel: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
-  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize, kmax: f32,
 ): void {
+  if (attendPass(
+    p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
+    sBuf, acc, rowState, qpack, bias, head, work, kmax, 0,
+  )) return;
+  attendPass(
+    p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
+    sBuf, acc, rowState, qpack, bias, head, work, kmax, weightShift(keysOf(p, b)),
+  );
+}
+
+/** One pass of attendBlock with weights times 2^−shift; returns whether every output is finite (shift 0). */
+function attendPass(
+  p: Params, b: i32, h: i32, hStep: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
+  kpack: usize, v: usize, vStride: usize, vPanel: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize, kmax: f32, shift: i32,
+): bool {
   const S = p.S, L = p.L, D = p.D, Dv = p.Dv, dv8 = ceil8(Dv);
   const keys = keysOf(p, b);
   const off = keys - L;
@@ -64,17 +82,22 @@ export function attendBlock(
   // The block's full 4-row groups, packed [D][4] once for all its key blocks; a binary16 q is decoded while
   // packing, its other rows to float32 rows after the packed ones.
   const halfQ = p.qType == DTYPE_FLOAT16;
+  let qmax: f32 = 0; // max |q| of the block's rows (range.ts)
   for (let r = 0; r < rows4; r += 4) {
     if (halfQ) x16_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
-    else x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2));
+    else qmax = max(qmax, x32_packq_4(q + <usize>r * qStride, qStride, D, qpack + (<usize>r * <usize>D << 2)));
   }
   if (halfQ) {
+    qmax = maxAbs(qpack, rows4 * D);
     const left = qpack + (<usize>rows4 * <usize>D << 2);
     for (let r = rows4; r < rows; r++) halfRowToF32(q + <usize>r * qStride, D, left + (<usize>(r - rows4) * <usize>D << 2));
     q = left - (<usize>rows4 * <usize>D << 2); // row r at q + r·qStride, as for a float32 q
     qStride = <usize>D << 2;
   }
   const typedK = typedKeys(p), typedV = typedValues(p);
+  // Float32 keys: scores in float64 where float32 terms could overflow (range.ts).
+  for (let r = rows4; r < rows; r++) qmax = max(qmax, maxAbs(q + <usize>r * qStride, D));
+  const wideQK = !typedK && !dotsInRange(D, qmax, kmax);
   const slots = head >= 0 ? p.capacity : 0x7fffffff;
 
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
@@ -109,6 +132,9 @@ export function attendBlock(
     let r = 0;
     if (typedK) {
       typedScores(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, work);
+      r = rows;
+    } else if (wideQK) {
+      f32_qk_1x1_f64(rows, rows4, qpack, q, qStride, D, kPanel, cols8, sBuf, sStride);
       r = rows;
     }
     for (; r < rows4; r += 4) {
@@ -163,7 +189,8 @@ export function attendBlock(
     // With every key in one block the weights are final once divided by the row's denominator.
     if (weights != 0) normaliseAndStore(p, sBuf, sStride, rows, cols, rowMax, rowSum, rowCorr, weights + (<usize>kb << 2));
 
-    // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8)
+    // acc (rows, dv8) = acc · diag(corr) + p (rows, cols) · v (cols, dv8), p times 2^−shift in a second pass
+    if (shift != 0) shiftWeights(sBuf, sStride, rows, cols, shift);
     const vBlock = v + <usize>slot * vStride;
     r = 0;
     if (typedV) {
@@ -192,26 +219,32 @@ export function attendBlock(
       for (; c < dv8; c += 8) f32_pv_1x8(pr, vBlock + (<usize>c >> 3) * vPanel, vStride, cols, ar + (<usize>c << 2), cr);
     }
   }
-  // out = acc / denominator. A row that admitted no key has acc = 0 and is written as zeros
-  // (PyTorch ≥ 2.5, ONNX), never 0/0. A binary16 out is rounded to nearest even.
+  // out = acc / denominator (a second pass: times 2^shift). A row that admitted no key has acc = 0 and is written
+  // as zeros (PyTorch ≥ 2.5, ONNX), never 0/0. A binary16 out is rounded to nearest even.
   const dv4 = Dv & ~3;
   const halfOut = p.outType == DTYPE_FLOAT16;
+  const vup = f32x4.splat(reinterpret<f32>((127 + shift) << 23)), up = f32x4.extract_lane(vup, 0);
+  let bad = f32x4.splat(0); // non-zero lanes: an output that is not finite (x − x is NaN for ±∞ and NaN)
   for (let r = 0; r < rows; r++) {
     const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)), load<f32>(rowMax + (<usize>r << 2)));
     const vinv = f32x4.splat(inv);
     const ar = acc + <usize>r * accStride;
     const or = out + <usize>r * outStride;
     let c = 0;
-    if (halfOut) {
-      for (; c < dv4; c += 4) storeHalves4(or + (<usize>c << 1), f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv));
-      for (; c < Dv; c++) store<u16>(or + (<usize>c << 1), f32ToHalf(load<f32>(ar + (<usize>c << 2)) * inv));
-      continue;
-    }
     for (; c < dv4; c += 4) {
-      v128.store(or + (<usize>c << 2), f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv));
+      let y = f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv);
+      if (shift != 0) y = f32x4.mul(y, vup);
+      bad = v128.or(bad, f32x4.ne(f32x4.sub(y, y), f32x4.splat(0)));
+      if (halfOut) storeHalves4(or + (<usize>c << 1), y);
+      else v128.store(or + (<usize>c << 2), y);
     }
     for (; c < Dv; c++) {
-      store<f32>(or + (<usize>c << 2), load<f32>(ar + (<usize>c << 2)) * inv);
+      let y = load<f32>(ar + (<usize>c << 2)) * inv;
+      if (shift != 0) y *= up;
+      bad = v128.or(bad, f32x4.splat(y - y));
+      if (halfOut) store<u16>(or + (<usize>c << 1), f32ToHalf(y));
+      else store<f32>(or + (<usize>c << 2), y);
     }
   }
+  return shift != 0 || !v128.any_true(bad);
 }

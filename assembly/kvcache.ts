@@ -19,6 +19,7 @@
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, DTYPE_INT8, Params } from "./params.generated";
 import { ceil8 } from "./pack";
 import { f32ToCacheHalf, halfRowToF32, halfSlot } from "./convert";
+import { maxAbs } from "./range";
 
 /** Channels per int8 scale block. */
 export const QBLOCK = 32;
@@ -41,7 +42,10 @@ export const HALF_CHUNK = 16;
 export function kvHeadBytes(p: Params, part: i32): f64 {
   const M = <f64>p.capacity, D = p.D, dv8 = <f64>ceil8(p.Dv);
   const type = part == 0 || part == 2 ? p.kType : p.vType;
-  if (part >= 2) return type == DTYPE_INT8 ? M * <f64>blocksOf(part == 2 ? D : p.Dv) * 4 : 0;
+  if (part >= 2) {
+    if (type == DTYPE_INT8) return M * <f64>blocksOf(part == 2 ? D : p.Dv) * 4;
+    return part == 2 && type == DTYPE_FLOAT32 ? 4 : 0; // float32 keys: max |k| ever appended (range.ts)
+  }
   const width = part == 0 ? <f64>(type == DTYPE_INT8 ? (D + 1) & ~1 : D) : dv8;
   return M * width * (type == DTYPE_FLOAT32 ? 4.0 : type == DTYPE_FLOAT16 ? 2.0 : 1.0);
 }
@@ -97,6 +101,8 @@ function writeKey(p: Params, x: usize, slot: i32, kHead: usize, kScale: usize): 
       store<f32>(dst, load<f32>(x + (<usize>d << 2)));
       dst += 32;
     }
+    // Kept over every key ever written (a bound, also after a rolling cache overwrites a slot; NaN stays NaN).
+    store<f32>(kScale, max(load<f32>(kScale), maxAbs(x, D)));
   } else if (p.kType == DTYPE_FLOAT16) {
     let dst = kHead + (<usize>(slot >> 5) * <usize>D << 6) + (<usize>(slot & 24) << 1) + (<usize>halfSlot(lane) << 1);
     for (let d = 0; d < D; d++) {

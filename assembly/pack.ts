@@ -1,4 +1,5 @@
 // Operand packing, done once per (batch, kv head) and shared by every query head that reads it (GQA/MQA).
+import { absBits, maxOfBits } from "./range";
 
 /** Rounds n up to a multiple of 8 (the key-panel and value-panel width). */
 // @ts-ignore: decorator
@@ -25,11 +26,13 @@
  * what the qk micro-kernels stream. Keys past S are zero (their scores are masked off anyway).
  * Full panels with D a multiple of 4 move as 4×4 transposes (8 loads, 16 shuffles, 8 stores per 32 floats:
  * packing was 8 % of S1 when done one float at a time); the rest one float at a time.
+ * Returns max |k| (NaN if a key holds NaN), which range.ts needs, taken while the keys are in registers.
  */
-export function x32_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usize): void {
+export function x32_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usize): f32 {
   const panelBytes = <usize>D << 5;
   const panels = ceil8(S) >> 3;
   let p = 0;
+  let m = i32x4.splat(0), m4 = m; // absBits maxima of the panels' first and last four keys
   if ((D & 3) == 0) {
     for (; p < S >> 3; p++) {
       const k0 = k + (<usize>p << 3) * rowBytes;
@@ -37,18 +40,17 @@ export function x32_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usiz
       for (let d = 0; d < D; d += 4) {
         const o = <usize>d << 2;
         const out = dst + (<usize>d << 5);
-        storeTransposed(
-          v128.load(k0 + o), v128.load(k0 + rowBytes + o), v128.load(k0 + 2 * rowBytes + o), v128.load(k0 + 3 * rowBytes + o),
-          out, 32,
-        );
-        storeTransposed(
-          v128.load(k4 + o), v128.load(k4 + rowBytes + o), v128.load(k4 + 2 * rowBytes + o), v128.load(k4 + 3 * rowBytes + o),
-          out + 16, 32,
-        );
+        const a = v128.load(k0 + o), b = v128.load(k0 + rowBytes + o), c = v128.load(k0 + 2 * rowBytes + o), e = v128.load(k0 + 3 * rowBytes + o);
+        m = i32x4.max_u(i32x4.max_u(m, absBits(a)), i32x4.max_u(absBits(b), i32x4.max_u(absBits(c), absBits(e))));
+        storeTransposed(a, b, c, e, out, 32);
+        const a4 = v128.load(k4 + o), b4 = v128.load(k4 + rowBytes + o), c4 = v128.load(k4 + 2 * rowBytes + o), e4 = v128.load(k4 + 3 * rowBytes + o);
+        m4 = i32x4.max_u(i32x4.max_u(m4, absBits(a4)), i32x4.max_u(absBits(b4), i32x4.max_u(absBits(c4), absBits(e4))));
+        storeTransposed(a4, b4, c4, e4, out + 16, 32);
       }
       dst += panelBytes;
     }
   }
+  m = i32x4.max_u(m, m4);
   for (; p < panels; p++) {
     for (let jj = 0; jj < 8; jj++) {
       const j = (p << 3) + jj;
@@ -56,7 +58,9 @@ export function x32_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usiz
       if (j < S) {
         let src = k + <usize>j * rowBytes;
         for (let d = 0; d < D; d++) {
-          store<f32>(out, load<f32>(src));
+          const x = load<f32>(src);
+          m = i32x4.max_u(m, absBits(f32x4.splat(x)));
+          store<f32>(out, x);
           src += 4;
           out += 32;
         }
@@ -69,6 +73,7 @@ export function x32_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usiz
     }
     dst += panelBytes;
   }
+  return maxOfBits(m);
 }
 
 /**
@@ -88,26 +93,29 @@ export function x32_padv_8(v: usize, rowBytes: usize, S: i32, Dv: i32, dst: usiz
 
 /**
  * Four query rows (q rows `rowBytes` apart) -> [D][4], the layout f32_qk_4x8p reads with one pointer; 4×4 transposes
- * while 4 columns remain.
+ * while 4 columns remain. Returns max |q| of the four rows (NaN if one is NaN), as x32_packk_8.
  */
-export function x32_packq_4(q: usize, rowBytes: usize, D: i32, dst: usize): void {
+export function x32_packq_4(q: usize, rowBytes: usize, D: i32, dst: usize): f32 {
   const q1 = q + rowBytes;
   const q2 = q1 + rowBytes;
   const q3 = q2 + rowBytes;
+  let m = i32x4.splat(0);
   let d = 0;
   for (; d + 4 <= D; d += 4) {
     const o = <usize>d << 2;
-    storeTransposed(v128.load(q + o), v128.load(q1 + o), v128.load(q2 + o), v128.load(q3 + o), dst, 16);
+    const a = v128.load(q + o), b = v128.load(q1 + o), c = v128.load(q2 + o), e = v128.load(q3 + o);
+    m = i32x4.max_u(i32x4.max_u(m, absBits(a)), i32x4.max_u(absBits(b), i32x4.max_u(absBits(c), absBits(e))));
+    storeTransposed(a, b, c, e, dst, 16);
     dst += 64;
   }
   for (; d < D; d++) {
     const o = <usize>d << 2;
-    store<f32>(dst, load<f32>(q + o));
-    store<f32>(dst, load<f32>(q1 + o), 4);
-    store<f32>(dst, load<f32>(q2 + o), 8);
-    store<f32>(dst, load<f32>(q3 + o), 12);
+    const x = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(q + o)), 1, load<f32>(q1 + o)), 2, load<f32>(q2 + o)), 3, load<f32>(q3 + o));
+    m = i32x4.max_u(m, absBits(x));
+    v128.store(dst, x);
     dst += 16;
   }
+  return maxOfBits(m);
 }
 
 /**

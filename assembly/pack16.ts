@@ -2,10 +2,15 @@
 // q, k or v costs no separate conversion pass. Decoding is exact (convert.ts halvesToF32, ±∞ and NaN kept).
 import { halfRowToF32, halfToF32, loadHalves4 } from "./convert";
 import { ceil8 } from "./pack";
+import { absBits, maxOfBits } from "./range";
 
-/** k (S,D) binary16, key rows `rowBytes` apart -> float32 panels [ceil8(S)/8][D][8], keys past S zero. */
-export function x16_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usize): void {
+/**
+ * k (S,D) binary16, key rows `rowBytes` apart -> float32 panels [ceil8(S)/8][D][8], keys past S zero. Returns
+ * max |k| (NaN if a key is NaN), as x32_packk_8.
+ */
+export function x16_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usize): f32 {
   const panels = ceil8(S) >> 3;
+  let m = i32x4.splat(0);
   for (let p = 0; p < panels; p++) {
     for (let jj = 0; jj < 8; jj++) {
       const j = (p << 3) + jj;
@@ -15,6 +20,7 @@ export function x16_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usiz
         let d = 0;
         for (; d + 4 <= D; d += 4) {
           const x = loadHalves4(src + (<usize>d << 1));
+          m = i32x4.max_u(m, absBits(x));
           store<f32>(out, f32x4.extract_lane(x, 0));
           store<f32>(out, f32x4.extract_lane(x, 1), 32);
           store<f32>(out, f32x4.extract_lane(x, 2), 64);
@@ -22,7 +28,9 @@ export function x16_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usiz
           out += 128;
         }
         for (; d < D; d++) {
-          store<f32>(out, halfToF32(load<u16>(src + (<usize>d << 1))));
+          const x = halfToF32(load<u16>(src + (<usize>d << 1)));
+          m = i32x4.max_u(m, absBits(f32x4.splat(x)));
+          store<f32>(out, x);
           out += 32;
         }
       } else {
@@ -34,6 +42,7 @@ export function x16_packk_8(k: usize, rowBytes: usize, S: i32, D: i32, dst: usiz
     }
     dst += <usize>D << 5;
   }
+  return maxOfBits(m);
 }
 
 /** v (S,Dv) binary16, rows `rowBytes` apart -> float32 rows (S, ceil8(Dv)) with zero columns. */

@@ -3,7 +3,7 @@
 // built package (npm run build). It runs the shape's whole calls for --ms milliseconds in a child Node under
 // `perf record -e cpu-clock`, with V8's --perf-prof so jitted wasm has symbols, names wasm functions from
 // build/relaxed-simd.wat, and prints the time by part: the f32-qk/f32-pv register-tile loops (found as the
-// backward-branch loops of attendBlock holding ≥ 8 vfmadd), the rest of the kernels, copies (libc memmove /
+// backward-branch loops of attendPass (block.ts) holding ≥ 8 vfmadd), the rest of the kernels, copies (libc memmove /
 // memset), the OS (page faults of fresh output arrays), V8/JS. It also prints the loops' own rate: every FLOP
 // of a call is done in them, so FLOPs ÷ (time in the loops) against the FMA peak measured in the same child
 // is how close the tiles run to the peak in place (the micro-benchmark's ceiling), the rest is what a call
@@ -98,7 +98,7 @@ function report(dir, info, hz) {
     const [, pct, dso, kind, symbol] = m;
     const p = Number(pct);
     const wasm = /wasm-function\[(\d+)\]-\d+-(\w+)/.exec(symbol);
-    if (wasm && wasm[2] === 'turbofan' && names[Number(wasm[1])] === 'attendBlock') attendSymbol = symbol.split(/\s+/)[0];
+    if (wasm && wasm[2] === 'turbofan' && names[Number(wasm[1])] === 'attendPass') attendSymbol = symbol.split(/\s+/)[0];
     if (wasm) add(`wasm ${names[Number(wasm[1])] ?? wasm[1]}`, p);
     else if (/memmove|memcpy|memset/.test(symbol)) add('copies (libc memmove/memset)', p);
     else if (kind === 'k') add('OS kernel (page faults, syscalls)', p);
@@ -107,10 +107,10 @@ function report(dir, info, hz) {
   }
   const callsShare = [...parts.values()].reduce((a, b) => a + b, 0);
   let loops = 0;
-  if (attendSymbol) loops = loopShare(dir, attendSymbol) * (parts.get('wasm attendBlock') ?? 0) / 100;
+  if (attendSymbol) loops = loopShare(dir, attendSymbol) * (parts.get('wasm attendPass') ?? 0) / 100;
   if (loops > 0) {
-    add('wasm attendBlock', -loops);
-    add('wasm attendBlock: f32-qk / f32-pv tile loops', loops);
+    add('wasm attendPass', -loops);
+    add('wasm attendPass: f32-qk / f32-pv tile loops', loops);
   }
   const inLoops = (info.calls * info.ms * loops) / callsShare; // ms of the timed window spent in the loops
   const loopRate = (info.calls * info.flops) / inLoops / 1e6;
@@ -121,7 +121,7 @@ function report(dir, info, hz) {
   if (info.tiles) console.log(`the same loops alone on data in L1, 40 rounds: f32-qk-4x8 ${pc(info.tiles.qk)}, f32-pv-4x8 ${pc(info.tiles.pv)} of the peak`);
 }
 
-/** Share (%) of attendBlock's samples inside its tile loops: backward branches spanning ≥ 8 vfmadd. */
+/** Share (%) of attendPass's samples inside its tile loops: backward branches spanning ≥ 8 vfmadd. */
 function loopShare(dir, symbol) {
   const text = execFileSync('perf', ['annotate', '-i', 'jit.data', '--stdio', '-s', symbol], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 });
   const rows = [];
