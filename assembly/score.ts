@@ -215,8 +215,10 @@ export function weighRow(
     if (capped) x = vsoftcap(x, vcap, vinvcap);                                   // soft-cap
     if (biased) x = f32x4.add(x, v128.load(bias + (<usize>j << 2)));                // ALiBi
     let admissible = v128.and(i32x4.gt_s(lane, vstart), i32x4.lt_s(lane, vlimit)); // key lengths, causal, window
-    if (maskKind == MASK_ADDITIVE_F32) {
-      x = f32x4.add(x, msS != 0 ? v128.load(m) : maskRow);                        // float mask
+    if (maskKind == MASK_ADDITIVE_F32) {                                          // float mask; −∞ excludes
+      const mv = msS != 0 ? v128.load(m) : maskRow;                               // (NaN + −∞ would be NaN)
+      x = f32x4.add(x, mv);
+      admissible = v128.and(admissible, f32x4.ne(mv, ninf));
     } else if (maskKind == MASK_BOOL_U8) {                                        // bool mask
       const bits = msS != 0 ? i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(m))) : maskRow;
       admissible = v128.and(admissible, i32x4.ne(bits, zero));

@@ -173,3 +173,24 @@ describe('former divergences between backends', () => {
     });
   }
 });
+
+describe('a −∞ float-mask entry excludes its key whatever q·k is', () => {
+  // Keys with NaN or ±∞ in k, masked −∞: in a partly masked key block, and in a block masked entirely (which the
+  // wasm kernels skip). Excluded in both, so every row is finite and equals the reference without those keys.
+  for (const activation of activations) {
+    test(activation, () => {
+      const c = base(false, activation);
+      const mask = new Float32Array(L * S);
+      const bad = [...KEYS, MIDDLE];
+      bad.forEach((j, n) => {
+        for (let d = 0; d < D; d++) c.k[j * D + d] = [NaN, Infinity, -Infinity][n]!; // head 0's keys
+        for (let i = 0; i < L; i++) mask[i * S + j] = -Infinity;
+      });
+      for (let i = 0; i < L; i++) mask.fill(-Infinity, i * S + KEY_BLOCK, (i + 1) * S); // the second block, entirely
+      c.options = { ...c.options, mask, maskShape: [L, S] };
+      const out = runAll(c, `${activation} −∞ mask over NaN/±∞ keys`);
+      expect(out.every(Number.isFinite), 'every row finite').toBe(true);
+      expectClose(out, referenceAttention(c.q, c.k, c.v, c.options) as Float64Array, activation);
+    });
+  }
+});

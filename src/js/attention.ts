@@ -105,7 +105,10 @@ export function attentionRows(
           let score = f32(f32(s[j]!) * scale);
           if (softcap > 0) score = softcap * Math.tanh(score / softcap);
           if (slope !== 0) score = f32(score - slope * Math.abs(i + off - j));
-          if (maskKind === MASK_ADDITIVE_F32) score = f32(score + mask![mRow + j * msS]!);
+          if (maskKind === MASK_ADDITIVE_F32) { // a −∞ entry excludes the key whatever the score (NaN + −∞ is NaN)
+            const m = mask![mRow + j * msS]!;
+            score = m === -Infinity ? -Infinity : f32(score + m);
+          }
           else if (maskKind === MASK_BOOL_U8 && mask![mRow + j * msS] === 0) score = -Infinity;
           s[j] = score;
           // Softmax pass 1: the max. Subtracting it makes every exponent ≤ 0, so e^x cannot overflow even for

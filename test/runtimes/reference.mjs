@@ -11,7 +11,7 @@
 //   s  = softcap · tanh(s / softcap)           `softcap`
 //   s += −slope_h · |i + off_b − j|            `alibiSlopes`
 //   s += mask[b, h, i, j]                      float `mask` (broadcast from `maskShape`)
-//   j excluded by: causal, `window`, `keyLengths`, a bool `mask` 0, or s = −∞
+//   j excluded by: causal, `window`, `keyLengths`, a bool `mask` 0, a float `mask` −∞ (whatever q·k is), or s = −∞
 //   w  = activation(row of s)                  softmax (with `sinks`), softmax1, squared, sigmoid, relu, polynomial
 // where off_b = keyLengths[b] − L (S − L without key lengths): query i sits at key i + off_b, bottom-right aligned.
 // An excluded key has weight exactly 0; a row with no admissible key is all zeros (PyTorch ≥ 2.5 _safe_softmax).
@@ -184,7 +184,9 @@ export function referenceWithWeights(q, k, v, o, { bound = false } = {}) {
               x += m;
               e += U * (Math.abs(x) + Math.abs(m));
             }
-            const dropped = !visible(i, j, off, len, o) || (o.mask instanceof Uint8Array && maskAt(o.mask, shape, b, h, i, j) === 0);
+            // Excluded: by position, by a bool 0, or by a float −∞ whatever the score (NaN + −∞ would be NaN).
+            const m = o.mask ? maskAt(o.mask, shape, b, h, i, j) : 1;
+            const dropped = !visible(i, j, off, len, o) || (o.mask instanceof Uint8Array ? m === 0 : m === -Infinity);
             s[j] = dropped ? -Infinity : x;
             err[j] = e;
           }
