@@ -5,10 +5,11 @@
 // multiplied straight into a BR×Dv accumulator. Extra memory is O(S·D)
 // for the packed keys plus O(BR·(BC + Dv)); the seqQ × seqK score matrix exists only when the caller asks for
 // the weights.
-import { BC, BR, DTYPE_FLOAT16, DTYPE_FLOAT32, MASK_BOOL_U8, Params } from "./params.generated";
+import { BC, BR, DTYPE_FLOAT16, MASK_BOOL_U8, Params } from "./params.generated";
+import { finiteBound } from "./range";
 import { ceil8, x32_packk_8, x32_packv_8, x32_padv_8 } from "./pack";
 import { x16_packk_8, x16_padv_8 } from "./pack16";
-import { kvHeadBytes } from "./kvcache";
+import { keyMaxAt, kvHeadBytes } from "./kvcache";
 import { typedScratchBytes } from "./kvtypes";
 import { attendBlock } from "./block";
 
@@ -101,9 +102,13 @@ export function workItems(params: usize): i32 {
   return p.B * p.H * ((p.L + BR - 1) / BR);
 }
 
-/** Which (batch, kv head) has its keys (and padded values) in this instance's scratch, or −1; max |k| of its keys. */
+/**
+ * Which (batch, kv head) has its keys (and padded values) in this instance's scratch, or −1; max |k| and |v| of its
+ * finite keys and values (range.ts; +∞: not known).
+ */
 let packedKv: i32 = -1;
 let packedKmax: f32 = 0;
+let packedVmax: f32 = Infinity;
 
 /**
  * Runs work items first … first + count − 1 of the call described by the parameter block at `params` (item =
@@ -157,13 +162,13 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
     const kvIndex = b * KVH + kvh;
     let kSrc: usize, vSrc: usize;
     let head = -1;
-    let kmax: f32 = 0; // max |k| of float32 keys (range.ts)
+    let kmax: f32 = 0, vmax: f32 = Infinity; // of the finite keys and values (range.ts)
     if (resident) {
       // The cache head: batch row b reads cache row cacheRows[b] (ragged batches), else row b.
       head = (p.cacheRows != 0 ? load<i32>(p.cacheRows + (<usize>b << 2)) : b) * KVH + kvh;
       kSrc = p.k + <usize>head * <usize>kvHeadBytes(p, 0);
       vSrc = p.v + <usize>head * <usize>kvHeadBytes(p, 1);
-      if (p.kType == DTYPE_FLOAT32) kmax = load<f32>(p.kScales + (<usize>head << 2)); // kvcache.ts writeKey
+      kmax = load<f32>(keyMaxAt(p, p.kScales + <usize>head * <usize>kvHeadBytes(p, 2))); // kvcache.ts writeKey
     } else {
       // First key row of (b, kv head): (B, KVH, S, ·), or (B, S, KVH, ·) with bshd.
       const kvRow0 = bshd ? <usize>b * <usize>S * <usize>KVH + <usize>kvh : <usize>kvIndex * <usize>S;
@@ -172,8 +177,10 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       // Items of one kv head are consecutive, so a thread packs each kv head it meets once per call; a binary16
       // k or v is decoded while packing (a binary16 v never goes to panels: panelValues).
       if (kvIndex != packedKv) {
-        packedKmax = kElt == 2 ? x16_packk_8(kSrc, kStride, S, D, kpack) : x32_packk_8(kSrc, kStride, S, D, kpack);
-        if (panelV) x32_packv_8(vSrc, vRowStride, S, Dv, vpad);
+        const km = kElt == 2 ? x16_packk_8(kSrc, kStride, S, D, kpack) : x32_packk_8(kSrc, kStride, S, D, kpack);
+        packedKmax = finiteBound(km, kpack, ceil8(S) * D);
+        packedVmax = Infinity;
+        if (panelV) packedVmax = finiteBound(x32_packv_8(vSrc, vRowStride, S, Dv, vpad), vpad, S * dv8);
         else if (padV) {
           if (vElt == 2) x16_padv_8(vSrc, vRowStride, S, Dv, vpad);
           else x32_padv_8(vSrc, vRowStride, S, Dv, vpad);
@@ -182,6 +189,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       }
       kSrc = kpack;
       kmax = packedKmax;
+      vmax = packedVmax;
       if (padV || panelV) vSrc = vpad;
     }
     const rows = grouping ? min(BR, group - inner) : min(BR, L - qb);
@@ -195,7 +203,7 @@ export function attention(first: i32, count: i32, fresh: i32, params: usize, scr
       p.out + ioRow0 * <usize>Dv * oElt, grouping ? <usize>Dv * oElt : oStride, rows, qb,
       kSrc, vSrc, vStride, vPanel, (rows < 4 || grouping) && weights == 0 ? decodeWidth(S, rows) : bw,
       mask, grouping ? p.msH : p.msL, maskElt, weights != 0 ? weights + (row0 * <usize>S << 2) : 0,
-      sBuf, acc, rowState, qpack, bias, head, bias + (<usize>biasLength(p) << 2), kmax,
+      sBuf, acc, rowState, qpack, bias, head, bias + (<usize>biasLength(p) << 2), kmax, vmax,
     );
   }
 }

@@ -6,11 +6,11 @@ import { softmaxRows4 } from "./score4";
 import { ceil8, x32_packq_4 } from "./pack";
 import { x16_packq_4 } from "./pack16";
 import { f32ToHalf, halfRowToF32, storeHalves4 } from "./convert";
-import { typedKeys, typedScores, typedValues, typedWeightedValues } from "./kvtypes";
+import { typedKeys, typedScores, typedScoresF64, typedValues, typedWeightedValues } from "./kvtypes";
 import {
   BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b_n, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p_n,
 } from "./gemm";
-import { dotsInRange, f32_qk_1x1_f64, maxAbs, shiftWeights, weightShift } from "./range";
+import { dotsInRange, f32_qk_1x1_f64, maxAbs, maxFinite, rowFinite, shiftWeights, sumsInRange, weightShift } from "./range";
 import {
   TILE_EMPTY, TILE_FULL, alibiTable, keysOf, maskTile, normaliseAndStore, rowHi, rowLo, rowScale, startRows, weighRow,
 } from "./score";
@@ -37,18 +37,19 @@ import {
  * groups vPanel apart: 32 for value rows, S·32 for panels), mask at
  * the block's first row (rows mRow elements apart). `head` ≥ 0: the keys and values are that head of a resident
  * cache, whose key j lives in slot j mod capacity (a key block never wraps around the end). `work`: the converter
- * table's scratch (kvtypes.ts typedScratchBytes). kmax: max |k| over the keys (range.ts), for float32 keys.
- * A block whose output is not all finite is computed again with its weights shifted (range.ts).
+ * table's scratch (kvtypes.ts typedScratchBytes). kmax, vmax: max |k| and |v| over the finite keys and values
+ * (range.ts; vmax +∞ where not known). A block whose output is not all finite is computed again with its weights
+ * shifted (range.ts), unless its sums cannot have overflowed.
  */
 export function attendBlock(
   p: Params, b: i32, h: i32, hStep: i32, q: usize, qStride: usize, out: usize, outStride: usize, rows: i32, qb: i32,
   kpack: usize, v: usize, vStride: usize, vPanel: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
-  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize, kmax: f32,
+  sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize, kmax: f32, vmax: f32,
 ): void {
   if (attendPass(
     p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
     sBuf, acc, rowState, qpack, bias, head, work, kmax, 0,
-  )) return;
+  ) || sumsInRange(p.activation, keysOf(p, b), vmax)) return;
   attendPass(
     p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
     sBuf, acc, rowState, qpack, bias, head, work, kmax, weightShift(keysOf(p, b)),
@@ -95,9 +96,13 @@ function attendPass(
     qStride = <usize>D << 2;
   }
   const typedK = typedKeys(p), typedV = typedValues(p);
-  // Float32 keys: scores in float64 where float32 terms could overflow (range.ts).
+  // Scores in float64 where float32 terms could overflow (range.ts).
   for (let r = rows4; r < rows; r++) qmax = max(qmax, maxAbs(q + <usize>r * qStride, D));
-  const wideQK = !typedK && !dotsInRange(D, qmax, kmax);
+  if (!isFinite<f32>(qmax)) {
+    qmax = maxFinite(qpack, rows4 * D);
+    for (let r = rows4; r < rows; r++) qmax = max(qmax, maxFinite(q + <usize>r * qStride, D));
+  }
+  const wideQK = !dotsInRange(D, qmax, kmax);
   const slots = head >= 0 ? p.capacity : 0x7fffffff;
 
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
@@ -131,7 +136,8 @@ function attendPass(
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8); float16 / int8 keys: every row by the converter table.
     let r = 0;
     if (typedK) {
-      typedScores(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, work);
+      if (wideQK) typedScoresF64(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride);
+      else typedScores(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, work);
       r = rows;
     } else if (wideQK) {
       f32_qk_1x1_f64(rows, rows4, qpack, q, qStride, D, kPanel, cols8, sBuf, sStride);
@@ -224,17 +230,27 @@ function attendPass(
   const dv4 = Dv & ~3;
   const halfOut = p.outType == DTYPE_FLOAT16;
   const vup = f32x4.splat(reinterpret<f32>((127 + shift) << 23)), up = f32x4.extract_lane(vup, 0);
-  let bad = f32x4.splat(0); // non-zero lanes: an output that is not finite (x − x is NaN for ±∞ and NaN)
+  let bad = f32x4.splat(0); // ORs y − y: +0 where y is finite, NaN bits for ±∞ and NaN
   for (let r = 0; r < rows; r++) {
     const inv = weights != 0 ? <f32>1 : rowScale(p, load<f32>(rowSum + (<usize>r << 2)), load<f32>(rowMax + (<usize>r << 2)));
     const vinv = f32x4.splat(inv);
     const ar = acc + <usize>r * accStride;
     const or = out + <usize>r * outStride;
+    // The second pass rewrites only the rows the first left non-finite: a finite row did not overflow, and its
+    // weights below 2^(shift − 126) would lose bits in the second (a NaN in one row must not change the others).
+    if (shift != 0 && rowFinite(or, Dv, halfOut)) continue;
     let c = 0;
+    if (shift == 0 && !halfOut) { // the common case, with nothing to test per vector
+      for (; c < dv4; c += 4) {
+        const y = f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv);
+        bad = v128.or(bad, f32x4.sub(y, y));
+        v128.store(or + (<usize>c << 2), y);
+      }
+    }
     for (; c < dv4; c += 4) {
       let y = f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv);
       if (shift != 0) y = f32x4.mul(y, vup);
-      bad = v128.or(bad, f32x4.ne(f32x4.sub(y, y), f32x4.splat(0)));
+      bad = v128.or(bad, f32x4.sub(y, y));
       if (halfOut) storeHalves4(or + (<usize>c << 1), y);
       else v128.store(or + (<usize>c << 2), y);
     }

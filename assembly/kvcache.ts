@@ -19,7 +19,7 @@
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, DTYPE_INT8, Params } from "./params.generated";
 import { ceil8 } from "./pack";
 import { f32ToCacheHalf, halfRowToF32, halfSlot } from "./convert";
-import { maxAbs } from "./range";
+import { maxFinite } from "./range";
 
 /** Channels per int8 scale block. */
 export const QBLOCK = 32;
@@ -38,14 +38,18 @@ export const QBLOCK = 32;
 /** Channels per value chunk of a float16 cache: one 32-byte row a key, which the 1×16 kernel reads whole. */
 export const HALF_CHUNK = 16;
 
+/** Where a head's max |k| lives, after its int8 key scales (`kScale`: the head's key scales). */
+// @ts-ignore: decorator
+@inline export function keyMaxAt(p: Params, kScale: usize): usize {
+  return kScale + (p.kType == DTYPE_INT8 ? <usize>p.capacity * <usize>blocksOf(p.D) << 2 : 0);
+}
+
 /** Bytes of one head's keys (part 0), values (1), key scales (2) or value scales (3). */
 export function kvHeadBytes(p: Params, part: i32): f64 {
   const M = <f64>p.capacity, D = p.D, dv8 = <f64>ceil8(p.Dv);
   const type = part == 0 || part == 2 ? p.kType : p.vType;
-  if (part >= 2) {
-    if (type == DTYPE_INT8) return M * <f64>blocksOf(part == 2 ? D : p.Dv) * 4;
-    return part == 2 && type == DTYPE_FLOAT32 ? 4 : 0; // float32 keys: max |k| ever appended (range.ts)
-  }
+  // Key scales end with 16 bytes for max |k| over every finite key ever appended (keyMaxAt; range.ts).
+  if (part >= 2) return (type == DTYPE_INT8 ? M * <f64>blocksOf(part == 2 ? D : p.Dv) * 4 : 0) + (part == 2 ? 16 : 0);
   const width = part == 0 ? <f64>(type == DTYPE_INT8 ? (D + 1) & ~1 : D) : dv8;
   return M * width * (type == DTYPE_FLOAT32 ? 4.0 : type == DTYPE_FLOAT16 ? 2.0 : 1.0);
 }
@@ -95,14 +99,17 @@ function blockScale(x: usize, from: i32, to: i32): f32 {
 /** Writes key row x (D float32) as token `slot` of the head whose keys start at `kHead` (scales at kScale). */
 function writeKey(p: Params, x: usize, slot: i32, kHead: usize, kScale: usize): void {
   const D = p.D, lane = slot & 7;
+  // Over every finite key ever written, before rounding (a bound: also after a rolling cache overwrites a slot;
+  // binary16 or int8 rounding can add a relative 2^−11, which range.ts dotsInRange allows for).
+  const at = keyMaxAt(p, kScale);
+  store<f32>(at, max(load<f32>(at), maxFinite(x, D)));
   if (p.kType == DTYPE_FLOAT32) {
     let dst = kHead + (<usize>(slot >> 3) * <usize>D << 5) + (<usize>lane << 2);
     for (let d = 0; d < D; d++) {
       store<f32>(dst, load<f32>(x + (<usize>d << 2)));
       dst += 32;
     }
-    // Kept over every key ever written (a bound, also after a rolling cache overwrites a slot; NaN stays NaN).
-    store<f32>(kScale, max(load<f32>(kScale), maxAbs(x, D)));
+
   } else if (p.kType == DTYPE_FLOAT16) {
     let dst = kHead + (<usize>(slot >> 5) * <usize>D << 6) + (<usize>(slot & 24) << 1) + (<usize>halfSlot(lane) << 1);
     for (let d = 0; d < D; d++) {

@@ -11,7 +11,8 @@
 import { ACT_POLYNOMIAL, ACT_RELU, DTYPE_FLOAT16, DTYPE_FLOAT32, Params } from "./params.generated";
 import { ceil8 } from "./pack";
 import { HALF_CHUNK, blocksOf, chunkWidth, kvHeadBytes } from "./kvcache";
-import { halfScale } from "./convert";
+import { halfScale, halfSlot, halfToF32 } from "./convert";
+import { queryAt } from "./range";
 import { f16_pv_1x16, f16_pv_1x8, f16_pv_4x8, f16_qk_1x32, f16_qk_1x8, f16_qk_4x8p } from "./kv-f16";
 import { WEIGHT_GROUP, i8_pv_1x32, i8_pv_1x8, i8_qk_1x32, i8_qk_1x8, quantizeQuery, quantizeWeights } from "./kv-i8";
 
@@ -183,4 +184,42 @@ export function typedWeightedValues(
 /** p[0, n) ·= g in place (n rounded up to 4: the score rows are 8-padded). */
 function scaleRow(p: usize, n: i32, g: v128): void {
   for (let j = 0; j < n; j += 4) v128.store(p + (<usize>j << 2), f32x4.mul(v128.load(p + (<usize>j << 2)), g));
+}
+
+/**
+ * typedScores in float64, for a block past range.ts's bound (D·max|q|·max|k| > FLT_MAX), where the kernels'
+ * float32 sums could overflow or cancel catastrophically: each key element decoded exactly (binary16; int8 times
+ * its float32 scale, exact in float64), each dot summed in the JS backend's order and rounded once to float32.
+ */
+export function typedScoresF64(
+  p: Params, head: i32, slot: i32, rows: i32, rows4: i32, q: usize, qStride: usize, qpack: usize,
+  cols8: i32, sBuf: usize, sStride: usize,
+): void {
+  const D = p.D, half = p.kType == DTYPE_FLOAT16;
+  const kHead = p.k + <usize>head * <usize>kvHeadBytes(p, 0);
+  const pairs = (D + 1) >> 1, nb = blocksOf(D);
+  const kScale = p.kScales + <usize>head * <usize>kvHeadBytes(p, 2);
+  for (let r = 0; r < rows; r++) {
+    const q0 = queryAt(r, rows4, qpack, q, qStride, D);
+    const qStep: usize = r < rows4 ? 16 : 4;
+    for (let j = 0; j < cols8; j++) {
+      const t = slot + j;
+      // float16: super-panel t/32, line d, 8-key group (t & 24), lane halfSlot(t & 7) (kvcache.ts writeKey);
+      // int8: super-panel t/32, channel pair d/2, key t & 31; scale of block d/32 at t's place.
+      const k0 = half
+        ? kHead + (<usize>(t >> 5) * <usize>D << 6) + (<usize>(t & 24) << 1) + (<usize>halfSlot(t & 7) << 1)
+        : kHead + (<usize>(t >> 5) * <usize>pairs << 6) + (<usize>(t & 31) << 1);
+      const s0 = kScale + (<usize>(t >> 5) * <usize>nb << 7) + (<usize>(t & 31) << 2);
+      let qa = q0;
+      let dot: f64 = 0;
+      for (let d = 0; d < D; d++) {
+        const k: f64 = half
+          ? <f64>halfToF32(load<u16>(k0 + (<usize>d << 6)))
+          : <f64>load<i8>(k0 + (<usize>(d >> 1) << 6) + <usize>(d & 1)) * <f64>load<f32>(s0 + (<usize>(d >> 5) << 7));
+        dot += <f64>load<f32>(qa) * k;
+        qa += qStep;
+      }
+      store<f32>(sBuf + <usize>r * sStride + (<usize>j << 2), <f32>dot);
+    }
+  }
 }

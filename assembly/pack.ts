@@ -121,24 +121,32 @@ export function x32_packq_4(q: usize, rowBytes: usize, D: i32, dst: usize): f32 
 /**
  * v (S,Dv), rows `rowBytes` apart -> panels [ceil8(Dv)/8][S][8] (columns past Dv zero): the 8 columns an f32-pv
  * tile reads are contiguous for each key, so a tile streams one 32-byte row per key instead of touching a new
- * cache line of the full value rows.
+ * cache line of the full value rows. Returns max |v| (NaN if a value is NaN), as x32_packk_8.
  */
-export function x32_packv_8(v: usize, rowBytes: usize, S: i32, Dv: i32, dst: usize): void {
+export function x32_packv_8(v: usize, rowBytes: usize, S: i32, Dv: i32, dst: usize): f32 {
   const panelBytes = <usize>S << 5;
   const full = Dv >> 3;
+  let m = i32x4.splat(0);
   for (let j = 0; j < S; j++) {
     let out = dst + (<usize>j << 5);
     let c = 0;
     for (; c < full; c++) {
-      v128.store(out, v128.load(v + (<usize>c << 5)));
-      v128.store(out, v128.load(v + (<usize>c << 5), 16), 16);
+      const a = v128.load(v + (<usize>c << 5)), b = v128.load(v + (<usize>c << 5), 16);
+      m = i32x4.max_u(m, i32x4.max_u(absBits(a), absBits(b)));
+      v128.store(out, a);
+      v128.store(out, b, 16);
       out += panelBytes;
     }
     if ((Dv & 7) != 0) {
       v128.store(out, v128.splat<i32>(0));
       v128.store(out, v128.splat<i32>(0), 16);
-      for (let d = c << 3; d < Dv; d++) store<f32>(out + (<usize>(d & 7) << 2), load<f32>(v + (<usize>d << 2)));
+      for (let d = c << 3; d < Dv; d++) {
+        const x = load<f32>(v + (<usize>d << 2));
+        m = i32x4.max_u(m, absBits(f32x4.splat(x)));
+        store<f32>(out + (<usize>(d & 7) << 2), x);
+      }
     }
     v += rowBytes;
   }
+  return maxOfBits(m);
 }

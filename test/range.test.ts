@@ -8,7 +8,9 @@ import type { Activation, AttentionEngine, AttentionOptions } from '../src/index
 import { createAttention as createBuilt } from '../dist/index.js';
 import { splitPolicy } from '../dist/wasm/pool.js';
 import { allEngines, expectClose, random } from './helpers.js';
+import { expectStored } from './kvcache-helpers.js';
 import { allTileEdges, referenceAttention } from './runtimes/cases.mjs';
+import { storedAs } from './runtimes/quantize.mjs';
 
 let engines: AttentionEngine[];
 beforeAll(async () => {
@@ -146,6 +148,75 @@ describe('Σ p·v beyond FLT_MAX, weighted means in range', () => {
     for (const e of engines) {
       const got = e.attention(q, k, v, { batch: 1, heads: 1, seqQ: 4, seqK, headDim: D });
       for (let i = 0; i < got.length; i++) expect(Number.isNaN(got[i]), `${e.backend} element ${i}`).toBe(Number.isNaN(want[i]));
+    }
+  });
+});
+
+describe('the second pass leaves finite rows alone', () => {
+  test('a NaN query row does not change another row of its block (weights that the shift would make subnormal)', () => {
+    // Row 0: logit 0 on v = 1 and −85 on v = 3e38 (weight e^−85 ≈ 1.2e-37, a term of 36.5): 37.483; row 1: key 0.
+    const S = 65536;
+    const k = new Float32Array(S), v = new Float32Array(S);
+    v[0] = 1;
+    v[1] = 3e38;
+    const mask = new Float32Array(2 * S).fill(-Infinity);
+    mask[0] = 0;
+    mask[1] = -85;
+    mask[S] = 0;
+    const o: AttentionOptions = { batch: 1, heads: 1, seqQ: 2, seqK: S, headDim: 1, mask };
+    const want = referenceAttention(new Float32Array(2), k, v, o) as Float64Array;
+    for (const e of engines) {
+      const plain = e.attention(new Float32Array(2), k, v, o);
+      const poisoned = e.attention(Float32Array.of(0, NaN), k, v, o);
+      expect(poisoned[0], `${e.backend}: row 0 with a NaN row beside it`).toBe(plain[0]);
+      expect(poisoned[1]).toBeNaN();
+      expect(Math.abs(plain[0]! - want[0]!) / want[0]!).toBeLessThan(1e-5);
+    }
+  });
+});
+
+describe('float16 and int8 KV caches: q·k terms beyond FLT_MAX', () => {
+  // Keys in pairs (t, −(t + δ)), small integers (exact in binary16), and q equal in each pair, ≈ 2^118: terms up
+  // to 5e38, each dot Σ x·δ ≤ 6e36. Every backend's cache must give what float64 gives on the keys and values it
+  // stores (within kvcache-dtypes.test.ts's tolerance for them).
+  test.each(['float16', 'int8'] as const)('%s, over the key-count edges', (dtype) => {
+    const D = 8, L = 3, H = 2;
+    for (const seqK of [1, 9, 31, 32, 33, ...EDGES.keys.filter((n) => n > 100 && n < 300)]) {
+      const t = random(seqK * D, seqK), u = random(H * L * D, seqK + 1), w = random(seqK * D, seqK + 2);
+      const k = new Float32Array(seqK * D);
+      for (let j = 0; j < seqK; j++) {
+        for (let d = 0; d < D; d += 2) {
+          const a = Math.round(512 + 500 * t[j * D + d]!);
+          k[j * D + d] = a;
+          k[j * D + d + 1] = -(a + Math.round(3 * w[j * D + d]!));
+        }
+      }
+      const q = Float32Array.from(u, (_, i) => Math.fround(2 ** 118 * (0.5 + Math.abs(u[i & ~1]!)))); // equal in a pair
+      let top = 1e-30;
+      for (let i = 0; i < H * L; i++) {
+        for (let j = 0; j < seqK; j++) {
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[i * D + d]! * k[j * D + d]!;
+          top = Math.max(top, Math.abs(dot));
+        }
+      }
+      const scale = Math.fround(4 / top);
+      const v = random(seqK * D, seqK + 3);
+      const answers = engines.map((e) => {
+        const cache = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: seqK, dtype });
+        cache.append(k, v);
+        const out = cache.attend(q, { heads: H, seqQ: L, scale }) as Float32Array;
+        cache.dispose();
+        return out;
+      });
+      // float64 on what the cache stores (its binary16 or int8 keys and values), as kvcache-dtypes.test.ts.
+      const want = referenceAttention(q, Float32Array.from(storedAs(k, dtype, D)), Float32Array.from(storedAs(v, dtype, D)),
+        { batch: 1, heads: H, kvHeads: 1, seqQ: L, seqK, headDim: D, scale }) as Float64Array;
+      answers.forEach((out, i) => {
+        const label = `${dtype} seqK ${seqK} ${engines[i]!.backend}${engines[i]!.threads > 1 ? ' threads' : ''}`;
+        expect(out.every(Number.isFinite), `${label}: finite`).toBe(true);
+        expectStored(out, want, dtype, label);
+      });
     }
   });
 });
