@@ -103,6 +103,9 @@ function attendPass(
     for (let r = rows4; r < rows; r++) qmax = max(qmax, maxFinite(q + <usize>r * qStride, D));
   }
   const wideQK = !dotsInRange(D, qmax, kmax);
+  // The score stage's multiplier: the wide kernels store scale·q·k, rounded once (so a q·k beyond FLT_MAX whose
+  // scaled score is not is still that score).
+  const scale: f32 = wideQK ? 1 : p.scale;
   const slots = head >= 0 ? p.capacity : 0x7fffffff;
 
   // Keys outside [first row's lo, last row's hi) are admissible for no row of the block: whole key blocks are
@@ -131,16 +134,16 @@ function attendPass(
     // Four-row groups with nothing to mask, bias or cap take the fast path (softmaxRows4) over the keys up to
     // their last row's limit (groupKeys: the causal diagonal computes only its lower half), else the general one.
     // Not with float16 / int8 values: the converter table's P·V takes every row over all `cols` keys.
-    const fast = !typedV && tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && p.scale > 0;
+    const fast = !typedV && tileMask == MASK_NONE && alibi == 0 && p.softcap == 0 && p.activation <= ACT_SOFTMAX1 && scale > 0;
 
     // s (rows, cols8) = q (rows, D) · kᵀ (D, cols8); float16 / int8 keys: every row by the converter table.
     let r = 0;
     if (typedK) {
-      if (wideQK) typedScoresF64(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride);
+      if (wideQK) typedScoresF64(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, p.scale);
       else typedScores(p, head, slot, rows, rows4, q, qStride, qpack, cols8, sBuf, sStride, work);
       r = rows;
     } else if (wideQK) {
-      f32_qk_1x1_f64(rows, rows4, qpack, q, qStride, D, kPanel, cols8, sBuf, sStride);
+      f32_qk_1x1_f64(rows, rows4, qpack, q, qStride, D, kPanel, cols8, sBuf, sStride, p.scale);
       r = rows;
     }
     for (; r < rows4; r += 4) {
@@ -175,7 +178,7 @@ function attendPass(
           const own = min(g, max(0, rowHi(p, i + t * iStep, off, keys) - kb));
           for (let j = own; j < g4; j++) store<f32>(sr + <usize>t * sStride + (<usize>j << 2), -Infinity);
         }
-        softmaxRows4(sr, sStride, g4, p.scale, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro);
+        softmaxRows4(sr, sStride, g4, scale, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro);
         r += 3;
         continue;
       }
@@ -188,7 +191,7 @@ function attendPass(
       }
       weighRow(
         p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
-        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro,
+        rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro, scale,
       );
     }
 

@@ -189,11 +189,11 @@ function scaleRow(p: usize, n: i32, g: v128): void {
 /**
  * typedScores in float64, for a block past range.ts's bound (D·max|q|·max|k| > FLT_MAX), where the kernels'
  * float32 sums could overflow or cancel catastrophically: each key element decoded exactly (binary16; int8 times
- * its float32 scale, exact in float64), each dot summed in the JS backend's order and rounded once to float32.
+ * its float32 scale, exact in float64), each dot summed in the JS backend's order, times scale and rounded once.
  */
 export function typedScoresF64(
   p: Params, head: i32, slot: i32, rows: i32, rows4: i32, q: usize, qStride: usize, qpack: usize,
-  cols8: i32, sBuf: usize, sStride: usize,
+  cols8: i32, sBuf: usize, sStride: usize, scale: f32,
 ): void {
   const D = p.D, half = p.kType == DTYPE_FLOAT16;
   const kHead = p.k + <usize>head * <usize>kvHeadBytes(p, 0);
@@ -219,7 +219,7 @@ export function typedScoresF64(
         dot += <f64>load<f32>(qa) * k;
         qa += qStep;
       }
-      store<f32>(sBuf + <usize>r * sStride + (<usize>j << 2), <f32>dot);
+      store<f32>(sBuf + <usize>r * sStride + (<usize>j << 2), <f32>(dot * <f64>scale));
     }
   }
 }

@@ -1,7 +1,8 @@
 // Keeping the float32 kernels' intermediates in range, so that every score and output representable in float32
 // comes out as the JS backend's float64 computes it (README "NaN and Infinity"):
-// - q·k: a float32 term or partial sum can overflow (to ±∞, or NaN from ∞ − ∞) although the dot does not, only if
-//   D·max|q|·max|k| > FLT_MAX. A block past that bound computes its scores with f32_qk_1x1_f64 instead of the tiles.
+// - q·k: a float32 term or partial sum can overflow (to ±∞, or NaN from ∞ − ∞) although the dot does not — or the
+//   dot itself although scale·q·k does not — only if D·max|q|·max|k| > FLT_MAX. A block past that bound computes
+//   its scaled scores with f32_qk_1x1_f64 (kvtypes.ts typedScoresF64) instead of the tiles.
 // - p·v: the accumulator holds Σ p·v with p ≤ 1, up to keys·max|v| although the output is ≤ max|v|. An overflow
 //   there leaves a non-finite output, so a block whose output is not all finite runs again with every weight
 //   times 2^−shift (exact: a power of two) and its output times 2^shift (weightShift), rewriting only the rows
@@ -86,13 +87,14 @@ export function maxFinite(ptr: usize, n: i32): f32 {
 }
 
 /**
- * f32-qk-1x1-f64: s (rows, cols8) = q (rows, D) · kᵀ (D, cols8), each dot summed in float64 (d = 0, 1, …: the
- * JS backend's order, so the same sums) and rounded once to float32. q: its first rows4 rows packed [D][4] at
+ * f32-qk-1x1-f64: s (rows, cols8) = scale · q (rows, D) · kᵀ (D, cols8), each dot summed in float64 (d = 0, 1,
+ * …: the JS backend's order, so the same sums), times scale and rounded once to float32, as the JS backend does. q: its first rows4 rows packed [D][4] at
  * qpack, the others rows `qStride` bytes apart from q (queryAt); k: the key panels [cols8/8][D][8] at kPanel.
  * kvtypes.ts typedScoresF64 is the same for float16 and int8 caches.
  */
 export function f32_qk_1x1_f64(
   rows: i32, rows4: i32, qpack: usize, q: usize, qStride: usize, D: i32, kPanel: usize, cols8: i32, s: usize, sStride: usize,
+  scale: f32,
 ): void {
   for (let r = 0; r < rows; r++) {
     const q0 = queryAt(r, rows4, qpack, q, qStride, D);
@@ -106,7 +108,7 @@ export function f32_qk_1x1_f64(
         qa += qStep;
         kb += 32;
       }
-      store<f32>(s + <usize>r * sStride + (<usize>j << 2), <f32>dot);
+      store<f32>(s + <usize>r * sStride + (<usize>j << 2), <f32>(dot * <f64>scale));
     }
   }
 }

@@ -118,7 +118,8 @@ export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
 }
 
 /**
- * One row of one key block, in place: s[0 … cols) raw products → weights. Keys outside [start, limit) (the
+ * One row of one key block, in place: s[0 … cols) raw products → weights, x = s·scale (p.scale, or 1 where the
+ * block's scores were scaled in float64: range.ts). Keys outside [start, limit) (the
  * row's admissible range, relative to the block), with a bool-mask 0 or with a −∞ score get weight exactly 0.
  * `bias` (0 = none) is the row's ALiBi, one float per key (alibiTable). `maskKind` is this tile's: MASK_NONE for a
  * tile the mask admits whole. Then per activation:
@@ -134,10 +135,9 @@ export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
  */
 export function weighRow(
   p: Params, s: usize, cols: i32, start: i32, limit: i32, bias: usize, maskKind: i32, mask: usize,
-  rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize,
+  rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize, scale: f32,
 ): void {
   const activation = p.activation;
-  const scale = p.scale;
   const softcap = p.softcap;
   const softmaxFamily = activation <= ACT_SOFTMAX1;
   const squared = activation == ACT_SQUARED;

@@ -220,3 +220,34 @@ describe('float16 and int8 KV caches: q·k terms beyond FLT_MAX', () => {
     }
   });
 });
+
+describe('q·k beyond FLT_MAX whose scaled score is not', () => {
+  // |q·k| = 5.8e38 and 5.6e38, scale 1/8: scores 7.2e37 and 7e37, so key 0 takes every weight. Rounding q·k to
+  // float32 before scaling would make both scores ∞ and the row NaN.
+  const D = 64, S = 2;
+  const q = new Float32Array(D).fill(3e18), k = new Float32Array(S * D).fill(3e18), v = new Float32Array(S * D);
+  for (let d = 0; d < D; d++) {
+    k[D + d] = 2.9e18;
+    v[d] = 1;
+    v[D + d] = 2;
+  }
+  test('whole calls', () => {
+    expectAllAgree(q, k, v, { batch: 1, heads: 1, seqQ: 1, seqK: S, headDim: D }, 'scaled score in range');
+    const q4 = new Float32Array(4).fill(2e19), k4 = new Float32Array(8).fill(2e19), v4 = Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    expectAllAgree(q4, k4, v4, { batch: 1, heads: 1, seqQ: 1, seqK: 2, headDim: 4, scale: 1e-3 }, 'scale 1e-3');
+  });
+  test.each(['float32', 'float16', 'int8'] as const)('%s KV cache', (dtype) => {
+    // float16 stores at most 65504: keys and queries scaled so the cache keeps them (q·k the same).
+    const kc = dtype === 'float16' ? Float32Array.from(k, (x) => (x === 3e18 ? 60000 : 58000)) : k;
+    const qc = dtype === 'float16' ? Float32Array.from(q, () => Math.fround(3e18 * 3e18 / 60000)) : q;
+    const want = referenceAttention(qc, Float32Array.from(storedAs(kc, dtype, D)), v, { batch: 1, heads: 1, seqQ: 1, seqK: S, headDim: D }) as Float64Array;
+    for (const e of engines) {
+      const cache = e.createKVCache({ batch: 1, kvHeads: 1, headDim: D, capacity: 8, dtype });
+      cache.append(kc, v);
+      const got = cache.attend(qc, { heads: 1, seqQ: 1 }) as Float32Array;
+      cache.dispose();
+      expect(got.every(Number.isFinite), `${dtype} ${e.backend}: finite`).toBe(true);
+      expectStored(got, want, dtype, `${dtype} ${e.backend}`);
+    }
+  });
+});

@@ -94,15 +94,15 @@ export function attentionRows(
         // No cap, bias or mask (most calls): the same scores from a loop with nothing to test per key.
         if (plain) {
           for (let j = lo; j < hi; j++) {
-            const score = f32(f32(s[j]!) * scale);
+            const score = f32(s[j]! * scale);
             s[j] = score;
             if (score > max) max = score;
           }
         }
         for (let j = plain ? hi : lo; j < hi; j++) {
-          // Rounded to float32 like the wasm kernels' scores, so that a score overflowing float32 (|q·k| > 3.4e38)
-          // becomes ±∞ here too and every backend gives the same NaN/∞ answers.
-          let score = f32(f32(s[j]!) * scale);
+          // scale·q·k rounded once to float32, like the wasm kernels' scores (range.ts), so that a score beyond
+          // float32 (> 3.4e38) becomes ±∞ here too and every backend gives the same NaN/∞ answers.
+          let score = f32(s[j]! * scale);
           if (softcap > 0) score = softcap * Math.tanh(score / softcap);
           if (slope !== 0) score = f32(score - slope * Math.abs(i + off - j));
           if (maskKind === MASK_ADDITIVE_F32) { // a −∞ entry excludes the key whatever the score (NaN + −∞ is NaN)
