@@ -12,7 +12,7 @@ import { ACT_POLYNOMIAL, ACT_RELU, DTYPE_FLOAT16, DTYPE_FLOAT32, Params } from "
 import { ceil8 } from "./pack";
 import { HALF_CHUNK, blocksOf, chunkWidth, kvHeadBytes } from "./kvcache";
 import { halfScale, halfSlot, halfToF32 } from "./convert";
-import { queryAt } from "./range";
+import { queryAt, scoreOf } from "./range";
 import { f16_pv_1x16, f16_pv_1x8, f16_pv_4x8, f16_qk_1x32, f16_qk_1x8, f16_qk_4x8p } from "./kv-f16";
 import { WEIGHT_GROUP, i8_pv_1x32, i8_pv_1x8, i8_qk_1x32, i8_qk_1x8, quantizeQuery, quantizeWeights } from "./kv-i8";
 
@@ -189,7 +189,7 @@ function scaleRow(p: usize, n: i32, g: v128): void {
 /**
  * typedScores in float64, for a block past range.ts's bound (D·max|q|·max|k| > FLT_MAX), where the kernels'
  * float32 sums could overflow or cancel catastrophically: each key element decoded exactly (binary16; int8 times
- * its float32 scale, exact in float64), each dot summed in the JS backend's order, times scale and rounded once.
+ * its float32 scale, exact in float64), each dot summed in the JS backend's order and scored by range.ts scoreOf.
  */
 export function typedScoresF64(
   p: Params, head: i32, slot: i32, rows: i32, rows4: i32, q: usize, qStride: usize, qpack: usize,
@@ -219,7 +219,7 @@ export function typedScoresF64(
         dot += <f64>load<f32>(qa) * k;
         qa += qStep;
       }
-      store<f32>(sBuf + <usize>r * sStride + (<usize>j << 2), <f32>(dot * <f64>scale));
+      store<f32>(sBuf + <usize>r * sStride + (<usize>j << 2), scoreOf(dot, scale));
     }
   }
 }

@@ -80,6 +80,17 @@ export function maxFinite(ptr: usize, n: i32): f32 {
   return 1.01 * <f64>D * <f64>qmax * <f64>kmax <= <f64>F32.MAX_VALUE;
 }
 
+/**
+ * The score of a float64 q·k: float32(float32(q·k)·scale), what the tiles give (their sums are float32, then
+ * scaled), unless q·k is beyond float32: then float32(q·k·scale), in range where the scaled score is. The JS
+ * backend's scoreOf is the same.
+ */
+// @ts-ignore: decorator
+@inline export function scoreOf(dot: f64, scale: f32): f32 {
+  const d = <f32>dot;
+  return isFinite<f32>(d) ? d * scale : <f32>(dot * <f64>scale);
+}
+
 /** Query row r's element 0 and the bytes between its elements: packed [D][4] for r < rows4, else a row. */
 // @ts-ignore: decorator
 @inline export function queryAt(r: i32, rows4: i32, qpack: usize, q: usize, qStride: usize, D: i32): usize {
@@ -88,7 +99,7 @@ export function maxFinite(ptr: usize, n: i32): f32 {
 
 /**
  * f32-qk-1x1-f64: s (rows, cols8) = scale · q (rows, D) · kᵀ (D, cols8), each dot summed in float64 (d = 0, 1,
- * …: the JS backend's order, so the same sums), times scale and rounded once to float32, as the JS backend does. q: its first rows4 rows packed [D][4] at
+ * …: the JS backend's order, so the same sums), scored by scoreOf as the JS backend does. q: its first rows4 rows packed [D][4] at
  * qpack, the others rows `qStride` bytes apart from q (queryAt); k: the key panels [cols8/8][D][8] at kPanel.
  * kvtypes.ts typedScoresF64 is the same for float16 and int8 caches.
  */
@@ -108,7 +119,7 @@ export function f32_qk_1x1_f64(
         qa += qStep;
         kb += 32;
       }
-      store<f32>(s + <usize>r * sStride + (<usize>j << 2), <f32>(dot * <f64>scale));
+      store<f32>(s + <usize>r * sStride + (<usize>j << 2), scoreOf(dot, scale));
     }
   }
 }

@@ -318,3 +318,35 @@ describe.each(engineKinds)('$name, $threads thread(s)', ({ name, threads }) => {
     }
   });
 });
+
+describe.each(engineKinds)('results with Symbol.species overridden: $name, $threads thread(s)', ({ name, threads }) => {
+  // A result is a new Float32Array built by the constructor (no slice, subarray or species lookup), so a global
+  // Float32Array[Symbol.species] never runs during a call and never decides the result's class.
+  test('no species getter runs; results are plain Float32Arrays equal to a clean call', async () => {
+    const e = await createAttention({ backend: name, threads });
+    const o: AttentionOptions = { batch: 1, heads: 2, seqQ: 40, seqK: 33, headDim: 8 };
+    const q = new Float32Array(2 * 40 * 8).map((_, i) => Math.sin(i)), k = new Float32Array(2 * 33 * 8).map((_, i) => Math.cos(i));
+    const v = k.map((x) => x * 2);
+    const [q1, k1, v1] = [q.subarray(0, 8), k.subarray(0, 8), v.subarray(0, 8)]; // (subarray itself asks for species)
+    const o1 = { ...o, heads: 1, seqQ: 1, seqK: 1 };
+    const want = Array.from(e.attention(q, k, v, o));
+    const wantSmall = Array.from(e.attention(q1, k1, v1, o1));
+    const out = new Float32Array(want.length);
+    let touched = 0;
+    const Evil = class extends Float32Array {};
+    Object.defineProperty(Float32Array, Symbol.species, { configurable: true, get() { touched++; return Evil; } }); // shadows %TypedArray%'s
+    try {
+      const got = e.attention(q, k, v, o);
+      const small = e.attention(q1, k1, v1, o1);
+      e.attention(q, k, v, { ...o, out });
+      expect(touched).toBe(0);
+      expect(Object.getPrototypeOf(got)).toBe(Float32Array.prototype);
+      expect(Array.from(got)).toEqual(want);
+      expect(Array.from(small)).toEqual(wantSmall);
+      expect(Array.from(out)).toEqual(want);
+    } finally {
+      delete (Float32Array as unknown as Record<symbol, unknown>)[Symbol.species];
+      e.dispose();
+    }
+  });
+});

@@ -156,6 +156,7 @@ describe('former divergences between backends', () => {
   const one = { batch: 1, heads: 1, seqQ: 1, seqK: 2, headDim: 1, scale: 1 };
   const v = Float32Array.of(1, 2);
   const cases: [string, number[], number[], AttentionOptions][] = [
+    // (Each name: what the backends gave before they were made to agree.)
     // The JS backend treats a −Infinity *score* as an excluded key for every activation (wasm: only softmax).
     ['squared, k = [−∞, 1]: wasm NaN, js 2', [1], [-Infinity, 1], { ...one, activation: 'squared' }],
     ['polynomial, k = [−∞, 1]: wasm −∞, js √2', [1], [-Infinity, 1], { ...one, activation: 'polynomial' }],
@@ -165,6 +166,12 @@ describe('former divergences between backends', () => {
     ['softmax, q·k = 1e40: wasm NaN, js 1', [1e20], [1e20, 1], { ...one }],
     ['softmax1, q·k = 1e40: wasm NaN, js 1', [1e20], [1e20, 1], { ...one, activation: 'softmax1' }],
     ['squared, q·k = 1e40: wasm NaN, js 1', [1e20], [1e20, 1], { ...one, activation: 'squared' }],
+    // Scores are float32(float32(q·k)·scale) everywhere (src/js/attention.ts scoreOf): q·k rounds up to the
+    // float32 that makes the score ∞ (js rounded q·k·scale once: 3.4028235e38, finite)…
+    ['softmax, scale 3.007e38 at the overflow edge: js 5, wasm NaN', [1.0000078678131104], [1.1315377950668335, 1], { ...one, scale: 3.00723210429013e38 }],
+    ['softmax, scale −3.007e38 at the overflow edge: js 5, wasm 0', [1.0000078678131104], [1.1315377950668335, 1], { ...one, scale: -3.00723210429013e38 }],
+    // …and a subnormal scale rounds the float32 q·k = 2.5 to 2·2^−149 (js: 2.50000006 → 3·2^−149).
+    ['squared, scale 1e-45: js 0.9, wasm 0.8', [1.0000234842300415], [2.499941349029541, 0.9999765157699585], { ...one, scale: 1e-45, activation: 'squared', epsilon: 0 }],
   ];
   for (const [name, q, k, options] of cases) {
     if (options.activation !== undefined && !activations.includes(options.activation)) continue;

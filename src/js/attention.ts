@@ -19,6 +19,16 @@ function rowsAsFloat64(dst: Float64Array, src: Float32Array, at: number, stride:
   }
 }
 
+/**
+ * A score from its float64 q·k: float32(float32(q·k) · scale), the wasm kernels' rounding (their tiles sum q·k in
+ * float32, then scale it), unless q·k itself is beyond float32: then float32(q·k · scale), as their float64 path
+ * gives (assembly/range.ts), so a q·k of 1e39 at scale 1/8 is the score 1.25e38, not ∞.
+ */
+function scoreOf(dot: number, scale: number): number {
+  const d = f32(dot);
+  return d - d === 0 ? f32(d * scale) : f32(dot * scale); // d − d: 0 where d is finite, NaN for ±∞ and NaN
+}
+
 /** σ(x) without overflow: e^(−|x|) ≤ 1 in both branches. */
 function sigmoid(x: number): number {
   const e = expNonPositive(-Math.abs(x));
@@ -94,15 +104,15 @@ export function attentionRows(
         // No cap, bias or mask (most calls): the same scores from a loop with nothing to test per key.
         if (plain) {
           for (let j = lo; j < hi; j++) {
-            const score = f32(s[j]! * scale);
+            const score = scoreOf(s[j]!, scale);
             s[j] = score;
             if (score > max) max = score;
           }
         }
         for (let j = plain ? hi : lo; j < hi; j++) {
-          // scale·q·k rounded once to float32, like the wasm kernels' scores (range.ts), so that a score beyond
-          // float32 (> 3.4e38) becomes ±∞ here too and every backend gives the same NaN/∞ answers.
-          let score = f32(s[j]! * scale);
+          // The wasm kernels' score (scoreOf): a score beyond float32 (> 3.4e38) is ±∞ here too and every backend
+          // gives the same NaN/∞ answers.
+          let score = scoreOf(s[j]!, scale);
           if (softcap > 0) score = softcap * Math.tanh(score / softcap);
           if (slope !== 0) score = f32(score - slope * Math.abs(i + off - j));
           if (maskKind === MASK_ADDITIVE_F32) { // a −∞ entry excludes the key whatever the score (NaN + −∞ is NaN)

@@ -114,7 +114,7 @@ export function createWasmEngine(
     }
     const scratchPtr = layout.region(scratchBytes * threads);
     if (layout.end > maxBytes) throw tooBig(layout.end);
-    const result = target.inPlace ? null : outputArray(out);
+    const result = target.inPlace ? null : outputArray(out, plan.outLength);
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
     const buffer = reserve(kx, layout.end);
 

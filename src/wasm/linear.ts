@@ -41,7 +41,7 @@ export interface LinearCore {
   resolve(value: unknown, name: string): Resolved;
   copyIn(buffer: ArrayBuffer, at: number, arg: Resolved): void;
   outputTarget(out: Resolved | null, layout: Arena, bytes: number, inputs: readonly Resolved[]): Target;
-  outputArray(out: Resolved | null): Float32Array | null;
+  outputArray(out: Resolved | null, length: number, early?: boolean): Float32Array | null;
   deliver(kx: KernelExports, target: Target, out: Resolved | null, outArg: unknown, result: Float32Array | null, length: number): Float32Array;
   /** Registers something to invalidate when the engine is disposed. */
   track(x: { invalidate(): void }): void;
@@ -90,7 +90,7 @@ export function createLinearOps(core: LinearCore) {
     }
     const scratchPtr = layout.region(scratchBytes);
     if (layout.end > core.maxBytes) throw core.tooBig(layout.end);
-    const result = target.inPlace ? null : core.outputArray(ro);
+    const result = target.inPlace ? null : core.outputArray(ro, plan.outLength, plan.state !== null);
     const buffer = core.reserve(kx, layout.end);
     core.copyIn(buffer, qPtr, rq);
     core.copyIn(buffer, kPtr, rk);

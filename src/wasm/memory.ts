@@ -3,7 +3,7 @@
 // out. src/wasm/engine.ts lays out and runs the calls on it; KV caches and linear attention use it too.
 //   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
 import { AttentionError } from '../errors.js';
-import { isFloat32Array, isUint8Array } from '../plan.js';
+import { allocateOutput, isFloat32Array, isUint8Array } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
 import { Heap } from './heap.js';
@@ -160,7 +160,7 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
         // by offset in the current buffer.
         if (rotated === null) return;
         const from = arg.inPlace;
-        if (isHalfTensor(arg.array)) decodeHalves(new Uint16Array(buffer, from, rotated), f32.subarray(at >> 2, (at >> 2) + rotated) as Float32Array<ArrayBuffer>);
+        if (isHalfTensor(arg.array)) decodeHalves(new Uint16Array(buffer, from, rotated), new Float32Array(buffer, at, rotated) as Float32Array<ArrayBuffer>);
         else f32.copyWithin(at >> 2, from >> 2, (from >> 2) + rotated);
         return;
       }
@@ -170,7 +170,7 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
     else if (isUint8Array(arg)) u8.set(arg, at);
     else if (isHalfTensor(arg)) {
       const bits = halfBits(arg), n = viewLength(bits);
-      if (rotated !== null) decodeHalves(bits, f32.subarray(at >> 2, (at >> 2) + n) as Float32Array<ArrayBuffer>);
+      if (rotated !== null) decodeHalves(bits, new Float32Array(buffer, at, n) as Float32Array<ArrayBuffer>);
       else new Uint16Array(buffer, at, n).set(bits);
     } else i32.set(arg, at >> 2);
   }
@@ -188,10 +188,14 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
     return { ptr: layout.region(bytes), inPlace: false };
   }
 
-  /** The caller's `out` an output is copied to after the run, or null: a new array made at delivery, or (an
-   * in-place `out`) none. */
-  function outputArray(out: Resolved | null): Float32Array | null {
-    return out !== null && out.inPlace === null ? (out.array as Float32Array) : null;
+  /**
+   * The array an output is copied to after the run: the caller's `out`; with none, a new array made now when
+   * `early` (a call with state, which a failure after the run must not have advanced) or else at delivery (null,
+   * as for an in-place `out`).
+   */
+  function outputArray(out: Resolved | null, length: number, early = false): Float32Array | null {
+    if (out === null) return early ? allocateOutput(length, undefined) : null;
+    return out.inPlace === null ? (out.array as Float32Array) : null;
   }
 
   /** `out` as the caller sees it after the call: a view of the same elements and type in the current buffer,
@@ -213,10 +217,10 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
     if (target.inPlace) return outView(buffer, out!, outArg, length);
     const f32 = viewsOf(buffer).f32;
     const from = target.ptr >> 2;
-    // No `out`: a copy of the region (slice makes its array without zeroing it first, which cost as much as
-    // the copy: 1.5 MiB, S2).
-    if (out === null) return sliceOut(f32, from, length);
-    const dst = result ?? outView(buffer, out, outArg, length);
+    // No `out` (and no array made before the run): a copy of the region, made without zeroing it first, which
+    // cost as much as the copy (1.5 MiB, S2).
+    if (out === null && result === null) return copyOut(buffer, target.ptr, length);
+    const dst = result ?? outView(buffer, out!, outArg, length);
     if (!isFloat32Array(dst) && isHalfTensor(dst)) { // a 16-bit out
       setElements(halfBits(dst), new Uint16Array(buffer, target.ptr, length));
       return dst;
@@ -224,16 +228,21 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
     if (length <= 256) { // a loop is cheaper than a view for a few rows (decode steps, tiny calls)
       for (let i = 0; i < length; i++) dst[i] = f32[from + i]!;
     } else {
-      setElements(dst, f32.subarray(from, from + length));
+      setElements(dst, new Float32Array(buffer, target.ptr, length)); // a view by constructor: no Symbol.species
     }
     return dst;
   }
 
-  /** f32[from, from + length) as a new array, typed-array size limits reported as AttentionError. */
-  function sliceOut(f32: Float32Array, from: number, length: number): Float32Array {
+  /**
+   * `length` floats at byte `ptr` as a new array (typed-array size limits reported as AttentionError). Built by
+   * the Float32Array constructor from a view, which consults no Symbol.species (slice would run an overridden
+   * one: caller code after the call); a few rows through a loop (1.9 µs tiny calls, 2.4 with a copy).
+   */
+  function copyOut(buffer: ArrayBufferLike, ptr: number, length: number): Float32Array {
     try {
-      if (length > 256) return f32.slice(from, from + length);
-      const dst = new Float32Array(length); // a few rows: cheaper than slice's generic path (1.9 against 2.4 µs)
+      if (length > 256) return new Float32Array(new Float32Array(buffer, ptr, length));
+      const f32 = viewsOf(buffer).f32, from = ptr >> 2;
+      const dst = new Float32Array(length);
       for (let i = 0; i < length; i++) dst[i] = f32[from + i]!;
       return dst;
     } catch (cause) {
