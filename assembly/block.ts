@@ -46,14 +46,13 @@ export function attendBlock(
   kpack: usize, v: usize, vStride: usize, vPanel: usize, bw: i32, mask: usize, mRow: i32, maskElt: usize, weights: usize,
   sBuf: usize, acc: usize, rowState: usize, qpack: usize, bias: usize, head: i32, work: usize, kmax: f32, vmax: f32,
 ): void {
-  if (attendPass(
-    p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
-    sBuf, acc, rowState, qpack, bias, head, work, kmax, 0,
-  ) || sumsInRange(p.activation, keysOf(p, b), vmax)) return;
-  attendPass(
-    p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
-    sBuf, acc, rowState, qpack, bias, head, work, kmax, weightShift(keysOf(p, b)),
-  );
+  // Pass 0, then at most one shifted pass (attendPass returns true from a shifted one).
+  for (let shift = 0; ; shift = weightShift(keysOf(p, b))) {
+    if (attendPass(
+      p, b, h, hStep, q, qStride, out, outStride, rows, qb, kpack, v, vStride, vPanel, bw, mask, mRow, maskElt, weights,
+      sBuf, acc, rowState, qpack, bias, head, work, kmax, shift,
+    ) || sumsInRange(p.activation, keysOf(p, b), vmax)) return;
+  }
 }
 
 /** One pass of attendBlock with weights times 2^−shift; returns whether every output is finite (shift 0). */
@@ -243,13 +242,6 @@ function attendPass(
     // weights below 2^(shift − 126) would lose bits in the second (a NaN in one row must not change the others).
     if (shift != 0 && rowFinite(or, Dv, halfOut)) continue;
     let c = 0;
-    if (shift == 0 && !halfOut) { // the common case, with nothing to test per vector
-      for (; c < dv4; c += 4) {
-        const y = f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv);
-        bad = v128.or(bad, f32x4.sub(y, y));
-        v128.store(or + (<usize>c << 2), y);
-      }
-    }
     for (; c < dv4; c += 4) {
       let y = f32x4.mul(v128.load(ar + (<usize>c << 2)), vinv);
       if (shift != 0) y = f32x4.mul(y, vup);

@@ -109,7 +109,6 @@ function writeKey(p: Params, x: usize, slot: i32, kHead: usize, kScale: usize): 
       store<f32>(dst, load<f32>(x + (<usize>d << 2)));
       dst += 32;
     }
-
   } else if (p.kType == DTYPE_FLOAT16) {
     let dst = kHead + (<usize>(slot >> 5) * <usize>D << 6) + (<usize>(slot & 24) << 1) + (<usize>halfSlot(lane) << 1);
     for (let d = 0; d < D; d++) {

@@ -260,11 +260,14 @@ export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return a0 < b0 + viewByteLength(b) && b0 < a0 + viewByteLength(a);
 }
 
-/** The result array: `options.out` or a new one, with typed-array size limits reported as AttentionError. */
-export function allocateOutput(length: number, out: Float32Array | undefined, name = 'options.out'): Float32Array {
+/**
+ * The result array: `options.out`, or a new one (a copy of `copyOf` when given), with typed-array size limits
+ * reported as AttentionError.
+ */
+export function allocateOutput(length: number, out: Float32Array | undefined, name = 'options.out', copyOf?: Float32Array): Float32Array {
   if (out !== undefined) return out;
   try {
-    return new Float32Array(length);
+    return copyOf === undefined ? new Float32Array(length) : new Float32Array(copyOf);
   } catch (cause) {
     throw new AttentionError('OUT_OF_MEMORY', `cannot allocate ${length} floats (${String(cause)})`, name);
   }

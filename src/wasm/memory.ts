@@ -215,39 +215,25 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
   ): Float32Array {
     const buffer = kx.memory.buffer;
     if (target.inPlace) return outView(buffer, out!, outArg, length);
-    const f32 = viewsOf(buffer).f32;
-    const from = target.ptr >> 2;
-    // No `out` (and no array made before the run): a copy of the region, made without zeroing it first, which
-    // cost as much as the copy (1.5 MiB, S2).
-    if (out === null && result === null) return copyOut(buffer, target.ptr, length);
-    const dst = result ?? outView(buffer, out!, outArg, length);
+    // No `out` and no array made before the run: a copy of the region, which the Float32Array constructor makes
+    // without zeroing it first (that cost as much as the copy: 1.5 MiB, S2), and from a view built by the
+    // constructor, so no Symbol.species runs (slice or subarray would run an overridden one: caller code).
+    if (out === null && result === null && length > 256) {
+      return allocateOutput(length, undefined, 'options.out', new Float32Array(buffer, target.ptr, length));
+    }
+    const dst = result ?? (out === null ? allocateOutput(length, undefined) : outView(buffer, out, outArg, length));
     if (!isFloat32Array(dst) && isHalfTensor(dst)) { // a 16-bit out
       setElements(halfBits(dst), new Uint16Array(buffer, target.ptr, length));
       return dst;
     }
+    const f32 = viewsOf(buffer).f32;
+    const from = target.ptr >> 2;
     if (length <= 256) { // a loop is cheaper than a view for a few rows (decode steps, tiny calls)
       for (let i = 0; i < length; i++) dst[i] = f32[from + i]!;
     } else {
       setElements(dst, new Float32Array(buffer, target.ptr, length)); // a view by constructor: no Symbol.species
     }
     return dst;
-  }
-
-  /**
-   * `length` floats at byte `ptr` as a new array (typed-array size limits reported as AttentionError). Built by
-   * the Float32Array constructor from a view, which consults no Symbol.species (slice would run an overridden
-   * one: caller code after the call); a few rows through a loop (1.9 µs tiny calls, 2.4 with a copy).
-   */
-  function copyOut(buffer: ArrayBufferLike, ptr: number, length: number): Float32Array {
-    try {
-      if (length > 256) return new Float32Array(new Float32Array(buffer, ptr, length));
-      const f32 = viewsOf(buffer).f32, from = ptr >> 2;
-      const dst = new Float32Array(length);
-      for (let i = 0; i < length; i++) dst[i] = f32[from + i]!;
-      return dst;
-    } catch (cause) {
-      throw new AttentionError('OUT_OF_MEMORY', `cannot allocate ${length} floats (${String(cause)})`, 'options.out');
-    }
   }
 
   /** After dispose: no kernels, and nothing that keeps the memory alive (the engine object may stay reachable). */
