@@ -20,6 +20,7 @@ import { ropeTable } from '../rope.js';
 import { splitPolicy } from './pool.js';
 import type { ThreadPool } from './pool.js';
 import { createWasmKVCache } from './kvcache.js';
+import { itemsPerUnit } from './staging.js';
 import type { ResidentCache } from './kvcache.js';
 import { Layout, align16, createEngineMemory } from './memory.js';
 import { viewByteLength, viewLength } from '../views.js';
@@ -53,7 +54,8 @@ export function createWasmEngine(
   if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
   const mem = createEngineMemory(initial, maxBytes, self);
   const {
-    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, outputTarget, outputArray, deliver,
+    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, outputTarget, outputArray,
+    deliver,
   } = mem;
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
@@ -117,11 +119,16 @@ export function createWasmEngine(
     const result = target.inPlace ? null : outputArray(out, plan.outLength);
     const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
     const buffer = reserve(kx, layout.end);
-
-    copyIn(buffer, qPtr, q, rope !== null ? qLength : null);
-    if (resident === null) {
-      copyIn(buffer, kPtr, k!, rope !== null ? kLength : null);
-      copyIn(buffer, vPtr, v!);
+    const items = kx.workItems(paramsPtr);
+    const split = pool !== null && items > 1 && callFlops(plan) >= splitPolicy.minFlops;
+    // Threads: q, k and v are copied unit by unit while the workers compute (staging.ts).
+    const perUnit = split && resident === null ? itemsPerUnit(plan) : 0;
+    if (perUnit === 0) {
+      copyIn(buffer, qPtr, q, rope !== null ? qLength : null);
+      if (resident === null) {
+        copyIn(buffer, kPtr, k!, rope !== null ? kLength : null);
+        copyIn(buffer, vPtr, v!);
+      }
     }
     if (mask !== null) {
       if (maskAt === null) copyIn(buffer, maskPtr, mask);
@@ -137,8 +144,19 @@ export function createWasmEngine(
       kx.ropeInPlace(paramsPtr, qPtr, H, L, qTablePtr, 0);
       if (kTable !== null) kx.ropeInPlace(paramsPtr, kPtr, KVH, S, kTablePtr, 0);
     }
-    const items = kx.workItems(paramsPtr);
-    if (pool !== null && items > 1 && callFlops(plan) >= splitPolicy.minFlops) pool.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
+    if (perUnit !== 0) {
+      const units = plan.batch * KVH;
+      const qUnit = viewByteLength(qArray) / units, kUnit = kBytes / units;
+      const vUnit = viewByteLength(v!.array as Float32Array) / units;
+      pool!.run(kx, paramsPtr, items, scratchPtr, scratchBytes, {
+        units, perUnit,
+        copyUnit(u) {
+          copyPart(buffer, qPtr, q, u * qUnit, (u + 1) * qUnit);
+          copyPart(buffer, kPtr, k!, u * kUnit, (u + 1) * kUnit);
+          copyPart(buffer, vPtr, v!, u * vUnit, (u + 1) * vUnit);
+        },
+      });
+    } else if (split) pool!.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
     else kx.attention(0, items, 1, paramsPtr, scratchPtr);
     const output = deliver(kx, target, out, options.out, result, plan.outLength);
     if (weights === null) return output;

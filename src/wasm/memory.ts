@@ -176,6 +176,16 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
   }
 
   /**
+   * Copies bytes [from, to) of an input tensor to the same bytes of its region at `at` (staging.ts: part of a
+   * call's q, k or v); one already in place stays where it is.
+   */
+  function copyPart(buffer: ArrayBufferLike, at: number, arg: Resolved, from: number, to: number): void {
+    if (arg.inPlace !== null || to <= from) return;
+    const x = arg.array as ArrayBufferView;
+    new Uint8Array(buffer, at + from, to - from).set(new Uint8Array(viewBuffer(x), viewByteOffset(x) + from, to - from));
+  }
+
+  /**
    * Where the kernel writes its output: straight into an in-place `out` tensor unless that overlaps an in-place
    * input (then through the arena and a copy), else an arena region copied out to the returned array.
    */
@@ -244,7 +254,7 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
   }
 
   return {
-    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, outputTarget, outputArray, deliver,
+    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, outputTarget, outputArray, deliver,
     release,
     alive: () => kernels !== null,
     bytes: () => (kernels === null ? 0 : kernels.memory.buffer.byteLength),

@@ -5,9 +5,10 @@
 import { AttentionError } from '../errors.js';
 import type { KernelExports } from './loader.js';
 import {
-  CALLER_ASLEEP, DEFAULT_SPIN_MS, FAILED, GENERATION, ITEMS, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, SLEEPERS,
-  STOP, createControl, runItems, spinWhile,
+  CALLER_ASLEEP, COPIED, DEFAULT_SPIN_MS, FAILED, FIRST_UNIT, GENERATION, ITEMS, PARAMS, PENDING, PER_UNIT, SCRATCH,
+  SCRATCH_STRIDE, SLEEPERS, STOP, UNITS, createControl, rangeOf, runItems, spinWhile,
 } from './work.js';
+import type { Staging } from './staging.js';
 import type { WorkerInit } from './work.js';
 
 /** How long a new worker may take to load before createAttention gives up. */
@@ -24,8 +25,12 @@ export const splitPolicy = { minFlops: 2e6 };
 export interface ThreadPool {
   /** Threads working on a call, the caller included. */
   readonly threads: number;
-  /** Runs work items 0 … items − 1 of the `attention` call whose parameter block is at `params`, on every thread. */
-  run(kx: KernelExports, params: number, items: number, scratch: number, scratchStride: number): void;
+  /**
+   * Runs work items 0 … items − 1 of the `attention` call whose parameter block is at `params`, on every thread.
+   * With `staging`, the inputs are not in memory yet: the workers start at once, and the caller copies them unit by
+   * unit (staging.ts) before it computes.
+   */
+  run(kx: KernelExports, params: number, items: number, scratch: number, scratchStride: number, staging?: Staging): void;
   /** Stops and terminates the workers. Idempotent. */
   stop(): void;
   /** Workers blocked in Atomics.wait for the next call (the others spin or compute). */
@@ -170,7 +175,7 @@ export async function createPool(
 
   return {
     threads,
-    run(kx, params, items, scratch, scratchStride) {
+    run(kx, params, items, scratch, scratchStride, staging) {
       if (stopped) throw new AttentionError('DISPOSED', 'this engine was disposed');
       args[PARAMS] = params;
       args[SCRATCH] = scratch;
@@ -179,9 +184,26 @@ export async function createPool(
       Atomics.store(words, ITEMS, items);
       Atomics.store(words, FAILED, 0);
       Atomics.store(words, PENDING, workers.length);
+      const units = staging?.units ?? 0;
+      // The workers' ranges are copied first: units from the one of range 1's first item, wrapping around.
+      const firstUnit = staging === undefined ? 0 : Math.floor(rangeOf(1, items, threads)[0] / staging.perUnit);
+      Atomics.store(words, UNITS, units);
+      Atomics.store(words, PER_UNIT, staging?.perUnit ?? 0);
+      Atomics.store(words, FIRST_UNIT, firstUnit);
+      Atomics.store(words, COPIED, 0);
       Atomics.add(words, GENERATION, 1);
       if (Atomics.load(words, SLEEPERS) !== 0) Atomics.notify(words, GENERATION); // spinning workers need no system call
       try {
+        if (staging !== undefined) {
+          try {
+            for (let i = 0; i < units; i++) {
+              staging.copyUnit((firstUnit + i) % units);
+              Atomics.store(words, COPIED, i + 1);
+            }
+          } finally {
+            Atomics.store(words, COPIED, units); // even on failure: no worker may wait for it for ever
+          }
+        }
         runItems(kx, control, 0);
       } finally {
         // Even if this thread failed, the workers still read the arguments: the next call must not overwrite them.

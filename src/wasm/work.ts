@@ -18,7 +18,16 @@ export const STOP = 4;
 export const SLEEPERS = 5;
 /** 1 while the caller is blocked in Atomics.wait for PENDING: the last worker notifies only then. */
 export const CALLER_ASLEEP = 6;
-const WORDS = 8; // 7 used; 8 keeps the float64 args that follow 8-byte aligned
+/**
+ * Input staging (staging.ts): a call's units, work items per unit (0: every input is in memory when the call is
+ * published), the unit copied first (the first of range 1), and how many units the caller has copied so far in its
+ * order (FIRST_UNIT, FIRST_UNIT + 1, …, wrapping around). An item of unit u may run once COPIED > (u − FIRST_UNIT) mod UNITS.
+ */
+export const UNITS = 7;
+export const PER_UNIT = 8;
+export const FIRST_UNIT = 9;
+export const COPIED = 10;
+const WORDS = 12; // 11 used; 12 keeps the float64 args that follow 8-byte aligned
 
 /**
  * How long a thread spins (re-reading a shared word) before it blocks in Atomics.wait, by default: a worker after
@@ -93,11 +102,16 @@ export function runItems(kx: KernelExports, control: Control, thread: number): v
   const threads = claimed.length;
   const params = args[PARAMS]!;
   const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
+  const perUnit = Atomics.load(words, PER_UNIT), units = Atomics.load(words, UNITS), firstUnit = Atomics.load(words, FIRST_UNIT);
   let fresh = 1;
   for (let k = 0; k < threads; k++) {
     const range = (thread + k) % threads;
     const [first, end] = rangeOf(range, items, threads);
     for (let item = first + Atomics.add(claimed, range, 1); item < end; item = first + Atomics.add(claimed, range, 1)) {
+      if (perUnit !== 0) { // wait until the caller has copied this item's inputs
+        const order = (Math.floor(item / perUnit) - firstUnit + units) % units;
+        while (Atomics.load(words, COPIED) <= order);
+      }
       kx.attention(item, 1, fresh, params, scratch);
       fresh = 0;
     }
