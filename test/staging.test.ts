@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
 import { splitPolicy } from '../dist/wasm/pool.js';
-import { itemsPerUnit } from '../dist/wasm/staging.js';
-import { COPIED, FIRST_UNIT, ITEMS, PER_UNIT, UNITS, createControl, rangeOf } from '../dist/wasm/work.js';
+import { itemsPerUnit, outputCopier, publishStaging } from '../dist/wasm/staging.js';
+import { COPIED, FIRST_UNIT, ITEMS, MAX_UNITS, PER_UNIT, UNITS, createControl, rangeOf } from '../dist/wasm/work.js';
 import { BR } from '../src/params.generated.js';
 import { random } from './helpers.js';
 import { numberToHalf } from '../src/half.js';
@@ -49,6 +49,41 @@ describe('the copy protocol', () => {
       ran.push(item);
     }
     expect(ran.sort((a, b) => a - b)).toEqual(Array.from({ length: items }, (_, i) => i));
+  });
+
+  test('the caller copies out finished units only, each once, following every range in order', () => {
+    const units = 10, perUnit = 3, items = units * perUnit; // range 0: items 0–14 (units 0–4), range 1: 15–29 (units 5–9)
+    const control = createControl(0, 2);
+    const out: number[] = [];
+    const staging = { units, perUnit, copyIn: () => undefined, copyOut: (u: number) => out.push(u) };
+    publishStaging(control, staging, items, 2);
+    const copier = outputCopier(control, staging, items, 2);
+    copier.scan();
+    expect(out).toEqual([]); // nothing finished
+    for (const u of [0, 1, 3, 5, 6, 9]) control.done[u] = perUnit; // unit 2 not finished: range 0's cursor stops there
+    control.done[2] = perUnit - 1;
+    copier.scan();
+    expect(out).toEqual([0, 1, 5, 6]);
+    control.done[2] = perUnit;
+    control.done[7] = perUnit;
+    copier.scan();
+    expect(out).toEqual([0, 1, 5, 6, 2, 3, 7]);
+    copier.finish(); // after the run: every unit left, once
+    expect(out.sort((a, b) => a - b)).toEqual(Array.from({ length: units }, (_, i) => i));
+  });
+
+  test('a call with more units than the counters copies its output out after the run', () => {
+    const units = MAX_UNITS + 1, perUnit = 1;
+    const control = createControl(0, 2);
+    const out: number[] = [];
+    const staging = { units, perUnit, copyIn: () => undefined, copyOut: (u: number) => out.push(u) };
+    publishStaging(control, staging, units, 2);
+    const copier = outputCopier(control, staging, units, 2);
+    control.done.fill(perUnit); // would say finished if it were counted
+    copier.scan();
+    expect(out).toEqual([]);
+    copier.finish();
+    expect(out.length).toBe(units);
   });
 
   test('units follow the kernels\' item numbering', () => {
@@ -114,6 +149,24 @@ describe('staged calls against one thread', () => {
       tv.free();
       const h = (x: Float32Array) => Uint16Array.from(x, (y) => numberToHalf(y));
       expect(e.attention(h(q), h(k), h(v), plain(s))).toEqual(one.attention(h(q), h(k), h(v), plain(s)));
+    }
+  });
+
+  test('into a caller\'s out array, an engine tensor out and a 16-bit out', () => {
+    const s = shapes[0]!;
+    const { q, k, v } = inputs(s, 41);
+    const want = one.attention(q, k, v, plain(s)) as Float32Array;
+    for (const e of [two, three]) {
+      const out = new Float32Array(want.length).fill(NaN);
+      expect(e.attention(q, k, v, { ...plain(s), out })).toBe(out);
+      expect(out).toEqual(want);
+      const t = e.alloc(want.length);
+      e.attention(q, k, v, { ...plain(s), out: t });
+      expect(t.array).toEqual(want);
+      t.free();
+      const half = new Uint16Array(want.length);
+      e.attention(q, k, v, { ...plain(s), out: half });
+      expect(half).toEqual(Uint16Array.from(want, (x) => numberToHalf(x)));
     }
   });
 

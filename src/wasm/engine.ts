@@ -54,8 +54,8 @@ export function createWasmEngine(
   if (initial.paramsBytes() !== PARAMS_BYTES) throw new Error('wasm-attention: kernel binary and host disagree on the parameter block');
   const mem = createEngineMemory(initial, maxBytes, self);
   const {
-    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, outputTarget, outputArray,
-    deliver,
+    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, copyOutPart,
+    outputTarget, outputArray, deliver,
   } = mem;
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
@@ -116,13 +116,15 @@ export function createWasmEngine(
     }
     const scratchPtr = layout.region(scratchBytes * threads);
     if (layout.end > maxBytes) throw tooBig(layout.end);
-    const result = target.inPlace ? null : outputArray(out, plan.outLength);
-    const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
-    const buffer = reserve(kx, layout.end);
     const items = kx.workItems(paramsPtr);
     const split = pool !== null && items > 1 && callFlops(plan) >= splitPolicy.minFlops;
-    // Threads: q, k and v are copied unit by unit while the workers compute (staging.ts).
+    // Threads: q, k and v are copied in and a float32 result out unit by unit while the workers compute (staging.ts),
+    // into a result array made now.
     const perUnit = split && resident === null ? itemsPerUnit(plan) : 0;
+    const stageOut = perUnit !== 0 && !target.inPlace && plan.types.out === DTYPE_FLOAT32 && (out === null || out.inPlace === null);
+    const result = target.inPlace ? null : outputArray(out, plan.outLength, stageOut);
+    const weights = plan.returnWeights ? allocateOutput(wLength, undefined, 'options.returnWeights') : null;
+    const buffer = reserve(kx, layout.end);
     if (perUnit === 0) {
       copyIn(buffer, qPtr, q, rope !== null ? qLength : null);
       if (resident === null) {
@@ -147,18 +149,19 @@ export function createWasmEngine(
     if (perUnit !== 0) {
       const units = plan.batch * KVH;
       const qUnit = viewByteLength(qArray) / units, kUnit = kBytes / units;
-      const vUnit = viewByteLength(v!.array as Float32Array) / units;
+      const vUnit = viewByteLength(v!.array as Float32Array) / units, oUnit = (plan.outLength / units) * 4;
       pool!.run(kx, paramsPtr, items, scratchPtr, scratchBytes, {
         units, perUnit,
-        copyUnit(u) {
+        copyIn(u) {
           copyPart(buffer, qPtr, q, u * qUnit, (u + 1) * qUnit);
           copyPart(buffer, kPtr, k!, u * kUnit, (u + 1) * kUnit);
           copyPart(buffer, vPtr, v!, u * vUnit, (u + 1) * vUnit);
         },
+        copyOut: stageOut ? (u) => copyOutPart(buffer, target.ptr, result!, u * oUnit, (u + 1) * oUnit) : null,
       });
     } else if (split) pool!.run(kx, paramsPtr, items, scratchPtr, scratchBytes);
     else kx.attention(0, items, 1, paramsPtr, scratchPtr);
-    const output = deliver(kx, target, out, options.out, result, plan.outLength);
+    const output = stageOut ? result! : deliver(kx, target, out, options.out, result, plan.outLength);
     if (weights === null) return output;
     weights.set(new Float32Array(kx.memory.buffer, weightsPtr, wLength));
     return { output, weights };

@@ -185,6 +185,12 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
     new Uint8Array(buffer, at + from, to - from).set(new Uint8Array(viewBuffer(x), viewByteOffset(x) + from, to - from));
   }
 
+  /** Copies bytes [from, to) of the output region at `at` to the same bytes of a float32 result array (staging.ts). */
+  function copyOutPart(buffer: ArrayBufferLike, at: number, dst: Float32Array, from: number, to: number): void {
+    const n = (to - from) >> 2;
+    setElements(new Float32Array(viewBuffer(dst), viewByteOffset(dst) + from, n), new Float32Array(buffer, at + from, n));
+  }
+
   /**
    * Where the kernel writes its output: straight into an in-place `out` tensor unless that overlaps an in-place
    * input (then through the arena and a copy), else an arena region copied out to the returned array.
@@ -254,7 +260,7 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
   }
 
   return {
-    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, outputTarget, outputArray, deliver,
+    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, copyOutPart, outputTarget, outputArray, deliver,
     release,
     alive: () => kernels !== null,
     bytes: () => (kernels === null ? 0 : kernels.memory.buffer.byteLength),

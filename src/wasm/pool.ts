@@ -5,9 +5,10 @@
 import { AttentionError } from '../errors.js';
 import type { KernelExports } from './loader.js';
 import {
-  CALLER_ASLEEP, COPIED, DEFAULT_SPIN_MS, FAILED, FIRST_UNIT, GENERATION, ITEMS, PARAMS, PENDING, PER_UNIT, SCRATCH,
-  SCRATCH_STRIDE, SLEEPERS, STOP, UNITS, createControl, rangeOf, runItems, spinWhile,
+  CALLER_ASLEEP, DEFAULT_SPIN_MS, FAILED, GENERATION, ITEMS, PARAMS, PENDING, SCRATCH, SCRATCH_STRIDE, SLEEPERS, STOP,
+  createControl, runItems, spinWhile,
 } from './work.js';
+import { copyInputs, outputCopier, publishStaging } from './staging.js';
 import type { Staging } from './staging.js';
 import type { WorkerInit } from './work.js';
 
@@ -28,7 +29,7 @@ export interface ThreadPool {
   /**
    * Runs work items 0 … items − 1 of the `attention` call whose parameter block is at `params`, on every thread.
    * With `staging`, the inputs are not in memory yet: the workers start at once, and the caller copies them unit by
-   * unit (staging.ts) before it computes.
+   * unit (staging.ts) before it computes, and copies finished output out between its items.
    */
   run(kx: KernelExports, params: number, items: number, scratch: number, scratchStride: number, staging?: Staging): void;
   /** Stops and terminates the workers. Idempotent. */
@@ -184,32 +185,19 @@ export async function createPool(
       Atomics.store(words, ITEMS, items);
       Atomics.store(words, FAILED, 0);
       Atomics.store(words, PENDING, workers.length);
-      const units = staging?.units ?? 0;
-      // The workers' ranges are copied first: units from the one of range 1's first item, wrapping around.
-      const firstUnit = staging === undefined ? 0 : Math.floor(rangeOf(1, items, threads)[0] / staging.perUnit);
-      Atomics.store(words, UNITS, units);
-      Atomics.store(words, PER_UNIT, staging?.perUnit ?? 0);
-      Atomics.store(words, FIRST_UNIT, firstUnit);
-      Atomics.store(words, COPIED, 0);
+      publishStaging(control, staging, items, threads);
       Atomics.add(words, GENERATION, 1);
       if (Atomics.load(words, SLEEPERS) !== 0) Atomics.notify(words, GENERATION); // spinning workers need no system call
+      const copier = staging?.copyOut != null ? outputCopier(control, staging, items, threads) : null;
       try {
-        if (staging !== undefined) {
-          try {
-            for (let i = 0; i < units; i++) {
-              staging.copyUnit((firstUnit + i) % units);
-              Atomics.store(words, COPIED, i + 1);
-            }
-          } finally {
-            Atomics.store(words, COPIED, units); // even on failure: no worker may wait for it for ever
-          }
-        }
-        runItems(kx, control, 0);
+        if (staging !== undefined) copyInputs(control, staging, items, threads);
+        runItems(kx, control, 0, copier?.scan);
       } finally {
         // Even if this thread failed, the workers still read the arguments: the next call must not overwrite them.
         waitForWorkers();
       }
       if (Atomics.load(words, FAILED) !== 0) throw new Error('wasm-attention: a worker thread failed while computing attention');
+      copier?.finish();
     },
     stop() {
       if (stopped) return;

@@ -27,7 +27,11 @@ export const UNITS = 7;
 export const PER_UNIT = 8;
 export const FIRST_UNIT = 9;
 export const COPIED = 10;
-const WORDS = 12; // 11 used; 12 keeps the float64 args that follow 8-byte aligned
+/** 1: every thread counts the items it finishes per unit in `done` (staging.ts copies finished units out). */
+export const COUNT_DONE = 11;
+const WORDS = 12; // keeps the float64 args that follow 8-byte aligned
+/** Units a call may count in `done`; a call with more copies its output out after the run. */
+export const MAX_UNITS = 1024;
 
 /**
  * How long a thread spins (re-reading a shared word) before it blocks in Atomics.wait, by default: a worker after
@@ -70,18 +74,21 @@ export interface Control {
   /** Per thread t: how many items of range t have been claimed (rangeOf), reset to 0 before each call; its length
    * is the engine's thread count, the caller included. */
   readonly claimed: Int32Array;
+  /** Per unit: items finished (with COUNT_DONE), reset before each call that counts. */
+  readonly done: Int32Array;
 }
 
 export function createControl(spinMs: number, threads: number): Control {
-  const control = controlOf(new SharedArrayBuffer(WORDS * 4 + ARGS * 8 + threads * 4));
+  const control = controlOf(new SharedArrayBuffer(WORDS * 4 + ARGS * 8 + MAX_UNITS * 4 + threads * 4));
   control.args[SPIN] = spinMs;
   return control;
 }
 
 export function controlOf(buffer: SharedArrayBuffer): Control {
-  const at = WORDS * 4 + ARGS * 8;
+  const at = WORDS * 4 + ARGS * 8 + MAX_UNITS * 4;
   return {
     buffer, words: new Int32Array(buffer, 0, WORDS), args: new Float64Array(buffer, WORDS * 4, ARGS),
+    done: new Int32Array(buffer, WORDS * 4 + ARGS * 8, MAX_UNITS),
     claimed: new Int32Array(buffer, at, (buffer.byteLength - at) >> 2),
   };
 }
@@ -94,15 +101,17 @@ export function rangeOf(t: number, items: number, threads: number): [number, num
 /**
  * Claims and runs work items of the current call until there are none left: its own range first, then what is
  * left of the others' (the next thread's first). Every item runs exactly once: a claim is an Atomics.add on the
- * range's counter, valid while it lands inside the range. Thread 0 is the caller.
+ * range's counter, valid while it lands inside the range. Thread 0 is the caller; `afterItem` runs after each of
+ * its items (staging.ts copies finished output out).
  */
-export function runItems(kx: KernelExports, control: Control, thread: number): void {
-  const { words, args, claimed } = control;
+export function runItems(kx: KernelExports, control: Control, thread: number, afterItem?: () => void): void {
+  const { words, args, claimed, done } = control;
   const items = Atomics.load(words, ITEMS);
   const threads = claimed.length;
   const params = args[PARAMS]!;
   const scratch = args[SCRATCH]! + thread * args[SCRATCH_STRIDE]!;
   const perUnit = Atomics.load(words, PER_UNIT), units = Atomics.load(words, UNITS), firstUnit = Atomics.load(words, FIRST_UNIT);
+  const counting = Atomics.load(words, COUNT_DONE) !== 0;
   let fresh = 1;
   for (let k = 0; k < threads; k++) {
     const range = (thread + k) % threads;
@@ -114,6 +123,8 @@ export function runItems(kx: KernelExports, control: Control, thread: number): v
       }
       kx.attention(item, 1, fresh, params, scratch);
       fresh = 0;
+      if (counting) Atomics.add(done, Math.floor(item / perUnit), 1); // after the item's output is written
+      afterItem?.();
     }
   }
 }
