@@ -46,6 +46,8 @@ export interface AttentionPlan extends ShapePlan, ModelPlan {
   readonly maskKind: number;
   /** Element strides of the mask along batch, heads, seqQ, seqK; 0 where the mask broadcasts. */
   readonly maskStrides: readonly [number, number, number, number];
+  /** The mask's validated element count (0 without one). */
+  readonly maskLength: number;
   /** Index into {@link ACTIVATIONS}. */
   readonly activation: number;
   /** 0 = no soft-capping. */
@@ -134,7 +136,7 @@ export function planShape(
   return { batch, heads, kvHeads, seqQ, seqK, headDim, headDimV, causal, bottomRight, causalOffset, outLength };
 }
 
-const NO_MASK = { mask: null, maskKind: MASK_NONE, maskStrides: Object.freeze([0, 0, 0, 0] as const) } as const;
+const NO_MASK = { mask: null, maskKind: MASK_NONE, maskStrides: Object.freeze([0, 0, 0, 0] as const), maskLength: 0 } as const;
 
 /**
  * Validates q, k, v and options (a snapshot: attentionOptions); throws {@link AttentionError} naming the first
@@ -149,7 +151,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   let scale = Math.fround(1 / Math.sqrt(shape.headDim));
   if (options.scale !== undefined) scale = float32(options.scale, 'options.scale');
 
-  const { mask, maskKind, maskStrides } = options.mask === undefined && options.maskShape === undefined
+  const { mask, maskKind, maskStrides, maskLength } = options.mask === undefined && options.maskShape === undefined
     ? NO_MASK : planMask(options, [shape.batch, shape.heads, shape.seqQ, shape.seqK]);
 
   const name = options.activation === undefined ? 'softmax' : options.activation;
@@ -192,7 +194,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     batch: shape.batch, heads: shape.heads, kvHeads: shape.kvHeads, seqQ: shape.seqQ, seqK: shape.seqK,
     headDim: shape.headDim, headDimV: shape.headDimV, causal: shape.causal, bottomRight: shape.bottomRight,
     causalOffset: shape.causalOffset, outLength: shape.outLength,
-    scale, mask, maskKind, maskStrides, activation, softcap, param, power, returnWeights,
+    scale, mask, maskKind, maskStrides, maskLength, activation, softcap, param, power, returnWeights,
     window: model.window, alibiSlopes: model.alibiSlopes, sinks: model.sinks, rope: model.rope, layout: model.layout,
     keyLengths: model.keyLengths, types,
   };
@@ -212,7 +214,7 @@ function planMask(options: AttentionOptions, target: readonly [number, number, n
     if (options.maskShape !== undefined) {
       throw new AttentionError('INVALID_OPTION', 'given without options.mask', 'options.maskShape');
     }
-    return { mask: null, maskKind: MASK_NONE, maskStrides: [0, 0, 0, 0] as const };
+    return { mask: null, maskKind: MASK_NONE, maskStrides: [0, 0, 0, 0] as const, maskLength: 0 };
   }
   let maskKind: number;
   if (isFloat32Array(mask)) maskKind = MASK_ADDITIVE_F32;
@@ -250,7 +252,28 @@ function planMask(options: AttentionOptions, target: readonly [number, number, n
     strides[i] = full[i] === 1 ? 0 : stride;
     stride *= full[i]!;
   }
-  return { mask, maskKind, maskStrides: strides };
+  return { mask, maskKind, maskStrides: strides, maskLength: expected };
+}
+
+/**
+ * Refuses an array that option getters detached or resized after it was validated (they run while a call is
+ * planned); backends check their arguments with it once no caller code can run any more, before they read them.
+ */
+export function unchangedLength(array: ArrayBufferView, elements: number, name: string): void {
+  const length = viewLength(array);
+  if (length !== elements) {
+    throw new AttentionError('SHAPE_MISMATCH', `was detached or resized while the call read its options: ${length} elements, not ${elements}`, name);
+  }
+}
+
+/** The checks of unchangedLength for a call's tensors, out and mask as planned (the JS backend's arguments). */
+export function unchangedArguments(plan: AttentionPlan, q: ArrayBufferView, k: ArrayBufferView | null, v: ArrayBufferView | null, out: ArrayBufferView | undefined): void {
+  const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv } = plan;
+  unchangedLength(q, B * H * L * D, 'q');
+  if (k !== null) unchangedLength(k, B * KVH * S * D, 'k');
+  if (v !== null) unchangedLength(v, B * KVH * S * Dv, 'v');
+  if (out !== undefined) unchangedLength(out, plan.outLength, 'options.out');
+  if (plan.mask !== null) unchangedLength(plan.mask, plan.maskLength, 'options.mask');
 }
 
 /** True when two typed arrays share bytes (by their real buffers and offsets). */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createAttention } from '../dist/index.js';
 import type { AttentionEngine, AttentionOptions } from '../dist/index.js';
 import { splitPolicy } from '../dist/wasm/pool.js';
-import { itemsPerUnit, outputCopier, publishStaging } from '../dist/wasm/staging.js';
+import { itemsPerUnit, outputCopier, publishStaging, raiseCopied } from '../dist/wasm/staging.js';
 import { COPIED, FIRST_UNIT, ITEMS, MAX_UNITS, PER_UNIT, UNITS, createControl, rangeOf } from '../dist/wasm/work.js';
 import { BR } from '../src/params.generated.js';
 import { random } from './helpers.js';
@@ -14,10 +14,11 @@ import { numberToHalf } from '../src/half.js';
 
 describe('the copy protocol', () => {
   // Thread 1 runs alone (the caller never claims), so it takes its own range and then all of range 0, while this
-  // thread raises COPIED one unit every few milliseconds in the caller's order: every item must wait for its unit.
-  test.each([[12, 8], [5, 3], [7, 1]])('units %i × %i items: no item runs before its unit is copied', async (units, perUnit) => {
+  // thread raises COPIED one unit every few milliseconds in the caller's order: every item must wait for its unit,
+  // spinning (spinMs 0.5) or asleep (spinMs 0).
+  test.each([[12, 8, 0.5], [5, 3, 0], [7, 1, 0.5], [12, 8, 0]])('units %i × %i items, spin %f ms: no item runs before its unit is copied', async (units, perUnit, spinMs) => {
     const items = units * perUnit;
-    const control = createControl(0, 2);
+    const control = createControl(spinMs, 2);
     const firstUnit = Math.floor(rangeOf(1, items, 2)[0] / perUnit);
     control.words[ITEMS] = items;
     control.words[UNITS] = units;
@@ -35,7 +36,7 @@ describe('the copy protocol', () => {
     await ready;
     for (let i = 1; i <= units; i++) {
       await new Promise((r) => setTimeout(r, 3));
-      Atomics.store(control.words, COPIED, i);
+      raiseCopied(control.words, i); // as the caller does: the worker may be asleep in Atomics.wait
     }
     await done;
     await worker.terminate();

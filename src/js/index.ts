@@ -1,6 +1,6 @@
 // The synchronous pure-JS backend, importable on its own (`<package>/js`): no WebAssembly needed.
 import { AttentionError } from '../errors.js';
-import { allocateOutput, attentionOptions, dimension, overlaps, planAttention, weightsLength } from '../plan.js';
+import { allocateOutput, attentionOptions, dimension, overlaps, planAttention, unchangedArguments, weightsLength } from '../plan.js';
 import { LINEAR_OPTIONS, planLinear } from '../plan-linear.js';
 import { LinearStateHandle, planLinearState } from '../linear-state.js';
 import { readOptions } from '../plan-util.js';
@@ -50,6 +50,7 @@ export function attention(q: AttentionTensor, k: AttentionTensor, v: AttentionTe
   const qa = arrayOf(q, 'q') as Float32Array, ka = arrayOf(k, 'k') as Float32Array, va = arrayOf(v, 'v') as Float32Array;
   const outArg = options?.out === undefined ? undefined : (arrayOf(options.out, 'options.out') as Float32Array);
   const plan = planAttention(qa, ka, va, outArg === undefined ? options : { ...options, out: outArg });
+  unchangedArguments(plan, qa, ka, va, outArg);
   // 16-bit tensors are read as numbers: decoded once here (the wasm kernels decode while packing).
   const half = plan.types.q !== DTYPE_FLOAT32 || plan.types.k !== DTYPE_FLOAT32 || plan.types.v !== DTYPE_FLOAT32;
   const qf = half && isHalfTensor(qa) ? decodeHalves(halfBits(qa)) : qa;

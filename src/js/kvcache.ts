@@ -5,7 +5,7 @@
 import { AttentionError } from '../errors.js';
 import { decodeHalves, halfBits, halfToNumber, isHalfTensor, numberToCacheHalf, numberToHalf, roundEven } from '../half.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32 } from '../params.generated.js';
-import { allocateOutput, overlaps, weightsLength } from '../plan.js';
+import { allocateOutput, overlaps, unchangedArguments, weightsLength } from '../plan.js';
 import { KV_ATTEND_OPTIONS, nonFiniteMessage, planAppend, planAttend, planKVCache, readAppendOptions, resetLengths } from '../plan-kv.js';
 import type { KVCacheShape } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
@@ -163,6 +163,7 @@ export function createJsKVCache(options: KVCacheOptions, engineAlive: () => void
     const qa = arrayOf(q, 'q');
     const outArg = options?.out === undefined ? undefined : arrayOf(options.out, 'options.out');
     const { plan, rows, ropeQ } = planAttend(qa, outArg, options, shape, lengths);
+    unchangedArguments(plan, qa as Float32Array, null, null, outArg as Float32Array | undefined);
     let qf = asFloat32(qa);
     if (ropeQ !== null) qf = rotated(qf, plan.batch, plan.heads, plan.seqQ, headDim, plan.layout === 'bshd', ropeQ.rope, ropeQ.first);
     const halfOut = isHalfTensor(outArg);

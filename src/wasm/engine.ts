@@ -5,7 +5,7 @@
 // SharedArrayBuffer object for the same memory): views are created after any growth. Each call is
 // described to the kernels by one parameter block (src/params.generated.ts), a long-lived block of the engine
 // written once the call's pointers are known; threads read the same block from the shared memory.
-import { allocateOutput, attentionOptions, dimension, planAttention, weightsLength } from '../plan.js';
+import { allocateOutput, attentionOptions, dimension, planAttention, unchangedLength, weightsLength } from '../plan.js';
 import type { AttentionPlan } from '../plan.js';
 import { EngineTensor } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
@@ -55,7 +55,7 @@ export function createWasmEngine(
   const mem = createEngineMemory(initial, maxBytes, self);
   const {
     heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, copyOutPart,
-    outputTarget, outputArray, deliver,
+    outputTarget, outputArray, deliver, unchanged,
   } = mem;
   const paramsPtr = allocateBlock(initial, PARAMS_BYTES);
 
@@ -66,7 +66,15 @@ export function createWasmEngine(
     kx: KernelExports, q: Resolved, k: Resolved | null, v: Resolved | null, out: Resolved | null,
     plan: AttentionPlan, options: { out?: unknown }, resident: ResidentCache | null,
   ): Float32Array | AttentionWithWeights {
-    const { heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
+    const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, mask, rope } = plan;
+    // No caller code runs from here on: arguments that option getters changed during planning are refused now.
+    unchanged(q, B * H * L * D, plan.types.q, 'q');
+    if (resident === null) {
+      unchanged(k, B * KVH * S * D, plan.types.k, 'k');
+      unchanged(v, B * KVH * S * Dv, plan.types.v, 'v');
+    }
+    unchanged(out, plan.outLength, plan.types.out, 'options.out');
+    if (mask !== null) unchangedLength(mask, plan.maskLength, 'options.mask');
     const layout = new Layout(heap.top);
     const qArray = q.array as Float32Array;
     // Element counts, taken before the call grows memory (which would detach a view in place to length 0), and

@@ -4,6 +4,7 @@
 import { AttentionError } from '../errors.js';
 import { decodeHalves, halfBits, isHalfTensor } from '../half.js';
 import { DTYPE_FLOAT16, DTYPE_FLOAT32, writeParams } from '../params.generated.js';
+import { unchangedLength } from '../plan.js';
 import type { AttentionPlan } from '../plan.js';
 import { KV_ATTEND_OPTIONS, nonFiniteMessage, planAppend, planAttend, planKVCache, readAppendOptions, resetLengths } from '../plan-kv.js';
 import { readOptions } from '../plan-util.js';
@@ -144,6 +145,7 @@ export function createWasmKVCache(host: CacheHost, options: KVCacheOptions): KVC
     let rq = host.resolve(q, 'q');
     const ro = options?.out === undefined ? null : host.resolve(options.out, 'options.out');
     let { plan, rows, ropeQ } = planAttend(rq.array, ro?.array, options, shape, lengths);
+    if (rq.inPlace === null) unchangedLength(rq.array as Float32Array, plan.batch * plan.heads * plan.seqQ * headDim, 'q'); // RoPE reads it first
     if (ropeQ !== null) {
       // Query row i of batch entry b is rotated at its row's position (first[b] + i), here, once per call.
       const x = rq.array as Float32Array;

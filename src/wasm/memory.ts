@@ -3,10 +3,11 @@
 // out. src/wasm/engine.ts lays out and runs the calls on it; KV caches and linear attention use it too.
 //   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
 import { AttentionError } from '../errors.js';
-import { allocateOutput, isFloat32Array, isUint8Array } from '../plan.js';
+import { allocateOutput, isFloat32Array, isUint8Array, unchangedLength } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
 import { Heap } from './heap.js';
+import { DTYPE_FLOAT16 } from '../params.generated.js';
 import type { KernelExports } from './loader.js';
 import { decodeHalves, halfBits, isFloat16Array, isHalfTensor } from '../half.js';
 import { engineCheckOf, registerEngineBuffer, setElements, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../views.js';
@@ -135,6 +136,21 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
   const resolve = (value: unknown, name: string) => resolveArgument(value, name, self, locate);
 
   /**
+   * Refuses an argument that changed after validation: option getters run while a call is planned, after its
+   * tensors were checked, and may detach or resize an array's buffer or free a tensor. Checked once no caller code
+   * can run any more and before anything is written: an array must still have its `elements`, a tensor in place
+   * must still lie in a live tensor (`dtype`: DTYPE_FLOAT16 for a 16-bit one; its view may have been detached by a
+   * call that grew memory, so its bytes come from the plan).
+   */
+  function unchanged(arg: Resolved | null, elements: number, dtype: number, name: string): void {
+    if (arg === null) return;
+    if (arg.inPlace === null) return unchangedLength(arg.array as Float32Array, elements, name);
+    const bytes = elements * (dtype === DTYPE_FLOAT16 ? 2 : 4);
+    for (const t of tensors.values()) if (arg.inPlace >= t.byteOffset && arg.inPlace + bytes <= t.byteOffset + t.length * 4) return;
+    throw new AttentionError('DISPOSED', 'its tensor was freed while the call read its options', name);
+  }
+
+  /**
    * Whole-memory views of `buffer` (the memory's current buffer), made again only when memory has grown: a call
    * copies through them by offset instead of creating views of its own.
    */
@@ -260,7 +276,7 @@ export function createEngineMemory(initial: KernelExports, maxBytes: number, sel
   }
 
   return {
-    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, copyOutPart, outputTarget, outputArray, deliver,
+    heap, tensors, live, tooBig, reserve, allocateBlock, locate, resolve, viewsOf, copyIn, copyPart, copyOutPart, outputTarget, outputArray, deliver, unchanged,
     release,
     alive: () => kernels !== null,
     bytes: () => (kernels === null ? 0 : kernels.memory.buffer.byteLength),

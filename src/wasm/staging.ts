@@ -10,7 +10,7 @@
 //   the run.
 import { BR } from '../params.generated.js';
 import type { AttentionPlan } from '../plan.js';
-import { COPIED, COUNT_DONE, FIRST_UNIT, MAX_UNITS, PER_UNIT, UNITS, rangeOf } from './work.js';
+import { COPIED, COPY_WAITERS, COUNT_DONE, FIRST_UNIT, MAX_UNITS, PER_UNIT, UNITS, rangeOf } from './work.js';
 import type { Control } from './work.js';
 
 /** How a call's inputs are copied in and its output out, unit by unit (see the file header). */
@@ -52,6 +52,12 @@ export function publishStaging(control: Control, s: Staging | undefined, items: 
   Atomics.store(words, COUNT_DONE, counting ? 1 : 0);
 }
 
+/** COPIED ← n, waking the threads that sleep on it (a system call only when there are any). */
+export function raiseCopied(words: Int32Array, n: number): void {
+  Atomics.store(words, COPIED, n);
+  if (Atomics.load(words, COPY_WAITERS) !== 0) Atomics.notify(words, COPIED);
+}
+
 /** The caller's copy-in, once the call is published: unit after unit in FIRST_UNIT's order. */
 export function copyInputs(control: Control, s: Staging, items: number, threads: number): void {
   const { words } = control;
@@ -59,10 +65,10 @@ export function copyInputs(control: Control, s: Staging, items: number, threads:
   try {
     for (let i = 0; i < s.units; i++) {
       s.copyIn((first + i) % s.units);
-      Atomics.store(words, COPIED, i + 1);
+      raiseCopied(words, i + 1);
     }
   } finally {
-    Atomics.store(words, COPIED, s.units); // even on failure: no worker may wait for it for ever
+    raiseCopied(words, s.units); // even on failure: no worker may wait for it for ever
   }
 }
 

@@ -29,7 +29,9 @@ export const FIRST_UNIT = 9;
 export const COPIED = 10;
 /** 1: every thread counts the items it finishes per unit in `done` (staging.ts copies finished units out). */
 export const COUNT_DONE = 11;
-const WORDS = 12; // keeps the float64 args that follow 8-byte aligned
+/** Threads blocked in Atomics.wait for COPIED to rise: the caller notifies after a unit only when there are any. */
+export const COPY_WAITERS = 12;
+const WORDS = 14; // 13 used; 14 keeps the float64 args that follow 8-byte aligned
 /** Units a call may count in `done`; a call with more copies its output out after the run. */
 export const MAX_UNITS = 1024;
 
@@ -99,6 +101,19 @@ export function rangeOf(t: number, items: number, threads: number): [number, num
 }
 
 /**
+ * Returns once the caller has copied `order` + 1 units (staging.ts): spins `spinMs`, then sleeps. COPY_WAITERS is
+ * raised before COPIED is read again, so the caller either sees the sleeper and notifies, or the wait sees the rise.
+ */
+function waitForUnit(words: Int32Array, order: number, spinMs: number): void {
+  for (let copied = Atomics.load(words, COPIED); copied <= order; copied = Atomics.load(words, COPIED)) {
+    if (spinWhile(words, COPIED, copied, spinMs) !== copied) continue;
+    Atomics.add(words, COPY_WAITERS, 1);
+    Atomics.wait(words, COPIED, copied);
+    Atomics.sub(words, COPY_WAITERS, 1);
+  }
+}
+
+/**
  * Claims and runs work items of the current call until there are none left: its own range first, then what is
  * left of the others' (the next thread's first). Every item runs exactly once: a claim is an Atomics.add on the
  * range's counter, valid while it lands inside the range. Thread 0 is the caller; `afterItem` runs after each of
@@ -117,10 +132,7 @@ export function runItems(kx: KernelExports, control: Control, thread: number, af
     const range = (thread + k) % threads;
     const [first, end] = rangeOf(range, items, threads);
     for (let item = first + Atomics.add(claimed, range, 1); item < end; item = first + Atomics.add(claimed, range, 1)) {
-      if (perUnit !== 0) { // wait until the caller has copied this item's inputs
-        const order = (Math.floor(item / perUnit) - firstUnit + units) % units;
-        while (Atomics.load(words, COPIED) <= order);
-      }
+      if (perUnit !== 0) waitForUnit(words, (Math.floor(item / perUnit) - firstUnit + units) % units, args[SPIN]!);
       kx.attention(item, 1, fresh, params, scratch);
       fresh = 0;
       if (counting) Atomics.add(done, Math.floor(item / perUnit), 1); // after the item's output is written
