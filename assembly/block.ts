@@ -189,7 +189,7 @@ function attendPass(
         rowBias = bias + (<usize>(rows - 1 - r) << 2);
       }
       weighRow(
-        p, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
+        p, b, sBuf + <usize>r * sStride, cols, rowLo(p, i, off) - kb, min(cols, rowHi(p, i, off, keys) - kb),
         rowBias, tileMask, mTile + <usize>r * <usize>mRow * maskElt, rowMax + ro, rowSum + ro, rowCorr + ro, rowEps + ro, scale,
       );
     }

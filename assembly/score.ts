@@ -18,6 +18,12 @@ const NEG_INF: f32 = -Infinity;
   return p.keyLengths != 0 ? load<i32>(p.keyLengths + (<usize>b << 2)) : p.S;
 }
 
+/** The activation's constant for batch row b: from its own key count where it depends on it (rowParams), else p.param. */
+// @ts-ignore: decorator
+@inline function paramOf(p: Params, b: i32): f32 {
+  return p.rowParams != 0 ? load<f32>(p.rowParams + (<usize>b << 2)) : p.param;
+}
+
 /** One past the last key query i may admit (off = off_b, keys = keys_b); the exclusions by position. */
 // @ts-ignore: decorator
 @inline export function rowHi(p: Params, i: i32, off: i32, keys: i32): i32 {
@@ -134,7 +140,7 @@ export function alibiTable(bias: usize, slope: f32, m0: i32, n: i32): void {
  * there is no scalar tail.
  */
 export function weighRow(
-  p: Params, s: usize, cols: i32, start: i32, limit: i32, bias: usize, maskKind: i32, mask: usize,
+  p: Params, b: i32, s: usize, cols: i32, start: i32, limit: i32, bias: usize, maskKind: i32, mask: usize,
   rowMax: usize, rowSum: usize, rowCorr: usize, rowEps: usize, scale: f32,
 ): void {
   const activation = p.activation;
@@ -187,7 +193,7 @@ export function weighRow(
     return;
   }
 
-  const param = p.param;
+  const param = paramOf(p, b);
   const power = p.power;
   const msS = p.msS;
   const vscale = f32x4.splat(scale);

@@ -64,6 +64,7 @@ export const PARAMS = [
   ['msS', 'i32', 'mask element stride along keys'],
   ['activation', 'i32', 'ACT_* code'],
   ['param', 'f32', 'the activation\'s constant: ε (squared, linear), bias (sigmoid), 1/S (relu), 1/√S (polynomial)'],
+  ['rowParams', 'ptr', 'f32 per batch row: param for that row\'s key count keys_b (sigmoid default bias, relu, polynomial with key lengths; 0 = param for every row)'],
   ['power', 'i32', 'polynomial exponent'],
   ['returnWeights', 'i32', '!= 0: every key in one block, normalised weights written to `weights`'],
   // layout and rotary embedding

@@ -54,6 +54,11 @@ export interface AttentionPlan extends ShapePlan, ModelPlan {
   readonly softcap: number;
   /** The activation's constant: ε (squared), bias (sigmoid), 1/seqK (relu), 1/√seqK (polynomial), else 0. */
   readonly param: number;
+  /**
+   * With key lengths, the seqK-derived constants (sigmoid's default bias, relu, polynomial) per batch row, from that
+   * row's own key count, so a ragged row gets what a call over its keys alone would; null where `param` serves all.
+   */
+  readonly rowParams: Float32Array | null;
   /** Polynomial exponent (0 for other activations). */
   readonly power: number;
   readonly returnWeights: boolean;
@@ -167,14 +172,16 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   let param = 0;
   let power = 0;
   if (activation === ACT_SQUARED) param = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
-  if (activation === ACT_SIGMOID) param = Math.fround(options.bias === undefined ? -Math.log(shape.seqK) : float32(options.bias, 'options.bias'));
-  if (activation === ACT_RELU) param = 1 / shape.seqK;
+  // Sigmoid's default bias, relu's and polynomial's divisors come from the key count (per row: keyParam below).
+  const fromKeys = activation === ACT_RELU || activation === ACT_POLYNOMIAL || (activation === ACT_SIGMOID && options.bias === undefined);
+  if (activation === ACT_SIGMOID) param = options.bias === undefined ? keyParam(activation, shape.seqK) : float32(options.bias, 'options.bias');
+  if (activation === ACT_RELU) param = keyParam(activation, shape.seqK);
   if (activation === ACT_POLYNOMIAL) {
     power = options.power === undefined ? 3 : options.power;
     if (typeof power !== 'number' || !Number.isInteger(power) || power < 1 || power > 64) {
       throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 64, got ${describe(options.power)}`, 'options.power');
     }
-    param = 1 / Math.sqrt(shape.seqK);
+    param = keyParam(activation, shape.seqK);
   }
   let softcap = 0;
   if (options.softcap !== undefined) {
@@ -190,14 +197,26 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     throw new AttentionError('INVALID_OPTION', `must be a boolean, got ${describe(returnWeights)}`, 'options.returnWeights');
   }
   const model = planModel(options, shape.batch, shape.heads, shape.seqQ, shape.seqK, shape.headDim, activation === ACT_SOFTMAX);
+  const keyLengths = model.keyLengths;
+  const rowParams = fromKeys && keyLengths !== null ? Float32Array.from(keyLengths, (n) => keyParam(activation, n)) : null;
   return {
     batch: shape.batch, heads: shape.heads, kvHeads: shape.kvHeads, seqQ: shape.seqQ, seqK: shape.seqK,
     headDim: shape.headDim, headDimV: shape.headDimV, causal: shape.causal, bottomRight: shape.bottomRight,
     causalOffset: shape.causalOffset, outLength: shape.outLength,
-    scale, mask, maskKind, maskStrides, maskLength, activation, softcap, param, power, returnWeights,
+    scale, mask, maskKind, maskStrides, maskLength, activation, softcap, param, rowParams, power, returnWeights,
     window: model.window, alibiSlopes: model.alibiSlopes, sinks: model.sinks, rope: model.rope, layout: model.layout,
     keyLengths: model.keyLengths, types,
   };
+}
+
+/**
+ * The activation constant that depends on the number of keys n a row uses (float32): sigmoid's default bias −ln n,
+ * relu's 1/n, polynomial's 1/√n. A row with no key admits nothing, so n = 0 counts as 1 (a finite constant).
+ */
+function keyParam(activation: number, n: number): number {
+  const keys = Math.max(n, 1);
+  if (activation === ACT_SIGMOID) return Math.fround(-Math.log(keys));
+  return Math.fround(activation === ACT_RELU ? 1 / keys : 1 / Math.sqrt(keys));
 }
 
 /** A tensor's DTYPE_* code: float16 for a 16-bit tensor, else float32. */

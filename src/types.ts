@@ -104,9 +104,9 @@ export interface AttentionOptions extends AttentionShape, ModelOptions {
   activation?: Activation;
   /** `'squared'` only: ε in pᵢ² / (Σⱼ pⱼ² + ε). Finite, ≥ 0; default 1e-6. */
   epsilon?: number;
-  /** `'sigmoid'` only: b in σ(sᵢ + b). Finite; default −ln(seqK). */
+  /** `'sigmoid'` only: b in σ(sᵢ + b). Finite; default −ln(seqK), seqK being each batch row's own key count (keyLengths[b]). */
   bias?: number;
-  /** `'polynomial'` only: integer p in sᵢᵖ / √seqK, 1 ≤ p ≤ 64; default 3. */
+  /** `'polynomial'` only: integer p in sᵢᵖ / √seqK (seqK: the batch row's key count), 1 ≤ p ≤ 64; default 3. */
   power?: number;
   /** Gemma-2 soft-capping: scores ← softcap·tanh(scores / softcap) before ALiBi and the mask. A float32 from 1.18e-38 to 3.4e38; default off. */
   softcap?: number;

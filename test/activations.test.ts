@@ -38,6 +38,8 @@ const SHAPES: Shape[] = [
   { name: 'bool padding mask [B,1,1,S] + bottom-right', batch: 2, heads: 2, seqQ: 5, seqK: S, headDim: 6, causal: 'bottom-right',
     mask: Uint8Array.from({ length: 2 * S }, (_, i) => (i % S < 17 ? 1 : 0)), maskShape: [2, 1, 1, S] },
   { name: 'GQA 6/2', batch: 2, heads: 6, kvHeads: 2, seqQ: 9, seqK: 40, headDim: 16 },
+  // Ragged rows: seqK-derived constants (sigmoid's bias, relu's 1/n, polynomial's 1/√n) from each row's own keys.
+  { name: 'keyLengths [5, 40, 0, 17] bottom-right', batch: 4, heads: 2, seqQ: 6, seqK: 40, headDim: 8, keyLengths: [5, 40, 0, 17], causal: 'bottom-right' },
   { name: 'MQA 4/1 causal', batch: 1, heads: 4, kvHeads: 1, seqQ: 17, seqK: 17, headDim: 8, causal: true },
   { name: 'decode 1x300', batch: 1, heads: 4, seqQ: 1, seqK: 300, headDim: 32 },
   { name: 'headDimV 5', batch: 1, heads: 1, seqQ: 6, seqK: 10, headDim: 16, headDimV: 5 },

@@ -48,7 +48,7 @@ export function attentionRows(
   cache: CacheView | null = null,
 ): void {
   const { batch: B, heads: H, kvHeads: KVH, seqQ: L, seqK: S, headDim: D, headDimV: Dv, scale } = plan;
-  const { causal, bottomRight, mask, maskKind, activation, softcap, param, power, window, alibiSlopes, sinks, keyLengths, rope } = plan;
+  const { causal, bottomRight, mask, maskKind, activation, softcap, power, window, alibiSlopes, sinks, keyLengths, rope } = plan;
   const [msB, msH, msL, msS] = plan.maskStrides;
   const bshd = plan.layout === 'bshd';
   const kvBshd = bshd && cache === null;
@@ -73,6 +73,7 @@ export function attentionRows(
 
   for (let b = 0; b < B; b++) {
     const keys = keyLengths === null ? S : keyLengths[b]!; // keys this batch row uses
+    const param = plan.rowParams === null ? plan.param : plan.rowParams[b]!; // its activation constant
     const off = keys - L; // query i sits at key position i + off (bottom-right alignment)
     // Admissible keys of query i: lo ≤ j < hi (key lengths, causal, window); keys outside are never read.
     const hiOf = (i: number) => {

@@ -96,6 +96,7 @@ export function createWasmEngine(
     const weightsPtr = layout.region(wLength * 4);
     // The per-call arrays the score stage reads (copied by validation) and RoPE's cos/sin tables.
     const keyLengthsPtr = layout.small(plan.keyLengths), alibiPtr = layout.small(plan.alibiSlopes), sinksPtr = layout.small(plan.sinks);
+    const rowParamsPtr = layout.small(plan.rowParams);
     const cacheRows = resident === null ? null : resident.rows, cacheRowsPtr = layout.small(cacheRows);
     const qTable = rope === null ? null : ropeTable(rope, rope.positionQ, L);
     const kTable = rope === null || resident !== null ? null : ropeTable(rope, rope.positionK, S);
@@ -110,6 +111,7 @@ export function createWasmEngine(
     block.mask = maskPtr;
     block.weights = weightsPtr;
     block.keyLengths = keyLengthsPtr;
+    block.rowParams = rowParamsPtr;
     block.alibi = alibiPtr;
     block.sinks = sinksPtr;
     block.cacheRows = cacheRowsPtr;
@@ -145,6 +147,7 @@ export function createWasmEngine(
       else viewsOf(buffer).u8.copyWithin(maskPtr, maskAt, maskAt + maskBytes);
     }
     if (plan.keyLengths !== null) copyIn(buffer, keyLengthsPtr, plan.keyLengths);
+    if (plan.rowParams !== null) copyIn(buffer, rowParamsPtr, plan.rowParams);
     if (plan.alibiSlopes !== null) copyIn(buffer, alibiPtr, plan.alibiSlopes);
     if (plan.sinks !== null) copyIn(buffer, sinksPtr, plan.sinks);
     if (qTable !== null) copyIn(buffer, qTablePtr, qTable);

@@ -10,7 +10,7 @@ export function emptyParams(): Params {
   return {
     q: 0, k: 0, v: 0, out: 0, mask: 0, weights: 0, B: 0, H: 0, KVH: 0, L: 0, S: 0, D: 0, Dv: 0,
     scale: 0, softcap: 0, causal: 0, keyLengths: 0, windowLeft: 0, windowRight: 0, alibi: 0, sinks: 0,
-    maskKind: 0, msB: 0, msH: 0, msL: 0, msS: 0, activation: 0, param: 0, power: 0, returnWeights: 0,
+    maskKind: 0, msB: 0, msH: 0, msL: 0, msS: 0, activation: 0, param: 0, rowParams: 0, power: 0, returnWeights: 0,
     bshd: 0, ropeDims: 0, ropeInterleaved: 0, resident: 0, capacity: 0, kType: 0, vType: 0, kScales: 0, vScales: 0,
     cacheRows: 0, cacheK: 0, cacheV: 0, cachePositions: 0, qType: 0, kInType: 0, vInType: 0, outType: 0,
     featureMap: 0, normalize: 0, logDecay: 0, gates: 0, linearState: 0,

@@ -71,9 +71,13 @@ function visible(i, j, off, len, o) {
   return true;
 }
 
-/** Weights of one row of scores s (1, S), −∞ marking an excluded key (weight exactly 0); h picks the sink. */
-function activate(s, o, h) {
-  const S = o.seqK;
+/**
+ * Weights of one row of scores s (1, S), −∞ marking an excluded key (weight exactly 0); h picks the sink. `keys`:
+ * the keys the row's batch entry uses (keyLengths[b], else seqK): sigmoid's default bias −ln n, relu's 1/n and
+ * polynomial's 1/√n take n = keys (1 for a row without keys), as a call over those keys alone would.
+ */
+function activate(s, o, h, keys) {
+  const S = Math.max(keys, 1);
   const w = new Float64Array(s.length);
   const live = s.filter((x) => x !== -Infinity);
   const max = live.reduce((m, x) => Math.max(m, x), -Infinity); // NaN propagates, as in Math.max(...live)
@@ -190,7 +194,7 @@ export function referenceWithWeights(q, k, v, o, { bound = false } = {}) {
             s[j] = dropped ? -Infinity : x;
             err[j] = e;
           }
-          const w = activate(s, o, h); // (1, S)
+          const w = activate(s, o, h, len); // (1, S)
           weights.set(w, ((b * H + h) * L + i) * S);
           // w (1, S) · v (S, Dv) -> out_i (1, Dv); a zero weight skips its value (0 · NaN is not evaluated)
           const at = rowAt(layout, b, h, i, H, L, Dv);
@@ -199,7 +203,7 @@ export function referenceWithWeights(q, k, v, o, { bound = false } = {}) {
             for (let j = 0; j < S; j++) if (w[j] !== 0) acc += w[j] * v_[j * Dv + c];
             output[at + c] = acc;
           }
-          if (bound) roundingBound(s, err, w, v_, Dv, o, h, outputBound, at, weightsBound, ((b * H + h) * L + i) * S);
+          if (bound) roundingBound(s, err, w, v_, Dv, o, h, len, outputBound, at, weightsBound, ((b * H + h) * L + i) * S);
         }
       }
     }
@@ -211,7 +215,7 @@ export function referenceWithWeights(q, k, v, o, { bound = false } = {}) {
  * Adds to outputBound[at …] and weightsBound[wat …] the change of one row's weights w (and of w · v) when each
  * finite score s_j alone moves by ±err[j]: the score-rounding part of referenceWithWeights' bound.
  */
-function roundingBound(s, err, w, v_, Dv, o, h, outputBound, at, weightsBound, wat) {
+function roundingBound(s, err, w, v_, Dv, o, h, keys, outputBound, at, weightsBound, wat) {
   const S = s.length;
   for (let j = 0; j < S; j++) {
     if (!Number.isFinite(s[j]) || err[j] === 0) continue;
@@ -220,7 +224,7 @@ function roundingBound(s, err, w, v_, Dv, o, h, outputBound, at, weightsBound, w
     const dW = new Float64Array(S);
     for (const step of [err[j], -err[j]]) {
       s[j] = sj + step;
-      const moved = activate(s, o, h);
+      const moved = activate(s, o, h, keys);
       for (let t = 0; t < S; t++) dW[t] = Math.max(dW[t], Math.abs(moved[t] - w[t]));
       for (let c = 0; c < Dv; c++) {
         let d = 0;
