@@ -46,7 +46,7 @@ export async function createAttention(engineOptions: EngineOptions = {}): Promis
   const candidates = Object.hasOwn(REQUESTS, request) ? REQUESTS[request] : undefined;
   if (candidates === undefined) {
     throw new AttentionError('INVALID_OPTION',
-      `must be one of ${Object.keys(REQUESTS).map((r) => `'${r}'`).join(', ')}, got ${String(request)}`,
+      `must be one of ${Object.keys(REQUESTS).map((r) => `'${r}'`).join(', ')}, got ${describe(request)}`,
       'options.backend');
   }
   const maxBytes = memoryLimit(options.maxMemoryBytes);
@@ -58,17 +58,20 @@ export async function createAttention(engineOptions: EngineOptions = {}): Promis
     if (name === 'js') return createJsAttention();
     return createWasmEngine(await instantiate(name), name, maxBytes);
   }
-  throw new AttentionError('BACKEND_UNAVAILABLE',
-    `none of ${candidates.join(', ')} can run in this runtime` +
-    (request === 'wasm-relaxed-simd' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''),
-    'options.backend');
+  throw unavailable(request, candidates);
 }
+
+/** The backend asked for cannot run here at all (with or without threads). */
+const unavailable = (request: BackendRequest, candidates: readonly BackendName[]) => new AttentionError('BACKEND_UNAVAILABLE',
+  `none of ${candidates.join(', ')} can run in this runtime` +
+  (request === 'wasm-relaxed-simd' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''),
+  'options.backend');
 
 /** Validates `options.threads`: an integer from 1 to 256. */
 function threadCount(value: unknown): number {
   if (value === undefined) return 1;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 256) {
-    throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 256, got ${String(value)}`, 'options.threads');
+    throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 256, got ${describe(value)}`, 'options.threads');
   }
   return value;
 }
@@ -89,6 +92,8 @@ async function createThreadedEngine(
   if (request === 'js') {
     throw new AttentionError('INVALID_OPTION', 'threads need a wasm backend; the JS backend is single-threaded', 'options.threads');
   }
+  // A backend that cannot run at all is the reason, not threads (relaxed SIMD without Node 20's flag).
+  if (request !== 'auto' && !candidates.some((name) => name !== 'js' && isBackendSupported(name))) throw unavailable(request, candidates);
   const why = threadsAvailable();
   if (why !== null) throw new AttentionError('BACKEND_UNAVAILABLE', why, 'options.threads');
   for (const name of candidates) {

@@ -83,7 +83,7 @@ export function resetLengths(lengths: Int32Array, row: unknown): void {
   }
   const batch = lengths.length;
   if (typeof row !== 'number' || !Number.isInteger(row) || row < 0 || row >= batch) {
-    throw new AttentionError('INVALID_OPTION', `must be a row from 0 to ${batch - 1}, got ${String(row)}`, 'row');
+    throw new AttentionError('INVALID_OPTION', `must be a row from 0 to ${batch - 1}, got ${describe(row)}`, 'row');
   }
   lengths[row] = 0;
 }

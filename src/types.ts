@@ -325,7 +325,7 @@ export interface AttentionEngine {
   /**
    * Linear attention (Katharopoulos et al. 2020) as an RNN, O((seqQ + seqK)·headDim·headDimV):
    * outᵢ = φ(qᵢ)ᵀ S / (φ(qᵢ)ᵀ z + ε), S = Σⱼ φ(kⱼ) vⱼᵀ, z = Σⱼ φ(kⱼ) over the keys query i admits, with optional
-   * decay, gates and a streaming state; see {@link LinearAttentionOptions}. Same layouts, GQA and causal modes as
+   * decay, gates and a streaming state; see {@link LinearAttentionOptions}. Same GQA and causal modes as
    * {@link attention}; no mask or scale.
    */
   linearAttention(q: TensorInput, k: TensorInput, v: TensorInput, options: LinearAttentionOptions): Float32Array;

@@ -145,3 +145,18 @@ describe('engine lifecycle and backend selection', () => {
     expectClose(attentionJs(q, k, v, ok), referenceAttention(q, k, v, base), 'attentionJs');
   });
 });
+
+describe('engine option messages show what was given', () => {
+  // A string that looks like a number is shown quoted, so "got 2" cannot hide that '2' was a string.
+  test.each([
+    [{ threads: '2' }, 'options.threads', 'got "2"'],
+    [{ backend: 'wasm2' }, 'options.backend', 'got "wasm2"'],
+    [{ maxMemoryBytes: '65536' }, 'options.maxMemoryBytes', 'got "65536"'],
+    [{ spinMs: '1' }, 'options.spinMs', 'got "1"'],
+  ])('%o', async (options, argument, text) => {
+    const error = await createAttention(options as never).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(AttentionError);
+    expect(error).toMatchObject({ code: 'INVALID_OPTION', argument });
+    expect((error as Error).message).toContain(text);
+  });
+});

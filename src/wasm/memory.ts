@@ -3,6 +3,7 @@
 // out. src/wasm/engine.ts lays out and runs the calls on it; KV caches and linear attention use it too.
 //   [long-lived blocks: alloc() tensors, KV caches (heap.ts) | per-call arena]
 import { AttentionError } from '../errors.js';
+import { describe } from '../plan-util.js';
 import { allocateOutput, isFloat32Array, isUint8Array, unchangedLength } from '../plan.js';
 import { EngineTensor, resolveArgument } from '../tensors.js';
 import type { Resolved } from '../tensors.js';
@@ -27,7 +28,7 @@ const Float16 = (globalThis as { Float16Array?: new (b: ArrayBufferLike, at: num
 export function memoryLimit(value: unknown): number {
   if (value === undefined) return WASM32_MAX_BYTES;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < PAGE_BYTES) {
-    throw new AttentionError('INVALID_OPTION', `must be a number of bytes ≥ ${PAGE_BYTES} (one wasm page), got ${String(value)}`,
+    throw new AttentionError('INVALID_OPTION', `must be a number of bytes ≥ ${PAGE_BYTES} (one wasm page), got ${describe(value)}`,
       'options.maxMemoryBytes');
   }
   return Math.floor(Math.min(value, WASM32_MAX_BYTES) / PAGE_BYTES) * PAGE_BYTES;

@@ -65,6 +65,14 @@ export async function runSmoke(pkg, { expectBackend, label = 'runtime', expectTh
       code = e && e.code;
     }
     check(code === 'BACKEND_UNAVAILABLE', `${label}: createAttention({ backend: '${n}' }) should throw BACKEND_UNAVAILABLE, got ${code}`);
+    // With threads too the backend is the reason, not threads (Node 20 without --experimental-wasm-relaxed-simd).
+    let argument = null;
+    try {
+      await pkg.createAttention({ backend: n, threads: 2 });
+    } catch (e) {
+      argument = e && e.code === 'BACKEND_UNAVAILABLE' ? e.argument : `${e && e.code}`;
+    }
+    check(argument === 'options.backend', `${label}: createAttention({ backend: '${n}', threads: 2 }) should throw BACKEND_UNAVAILABLE on options.backend, got ${argument}`);
   }
 
   const activations = Array.isArray(pkg.ACTIVATIONS) ? pkg.ACTIVATIONS : ['softmax'];
