@@ -6,6 +6,7 @@ import { vexp, vexp2, vtanh } from "./vmath";
 
 export { BLOCK_STRIDE, f32_pv_1x32, f32_pv_1x8, f32_pv_4x8, f32_pv_4x8b, f32_pv_4x8b_n, f32_qk_1x32, f32_qk_1x8, f32_qk_4x8p, f32_qk_4x8p_n } from "./gemm";
 export { x32_packk_8, x32_packq_4, x32_packv_8, x32_padv_8 } from "./pack";
+export { softmaxRows4 } from "./score4";
 
 /** e^x (fn 0), tanh x (fn 1) or 2^x (fn 2) over n floats in place (n a multiple of 4), to measure accuracy. */
 export function mathInPlace(fn: i32, ptr: usize, n: i32): void {

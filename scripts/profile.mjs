@@ -7,7 +7,8 @@
 // memset), the OS (page faults of fresh output arrays), V8/JS. It also prints the loops' own rate: every FLOP
 // of a call is done in them, so FLOPs ÷ (time in the loops) against the FMA peak measured in the same child
 // is how close the tiles run to the peak in place (the micro-benchmark's ceiling), the rest is what a call
-// spends around them. x64 only (the loop detection reads x64 instructions).
+// spends around them; and the softmax stage alone (softmaxRows4 on S2's key-block shape), the other cost of every
+// softmax call. x64 only (the loop detection reads x64 instructions).
 //   shape: a case id of test/runtimes/cases.mjs (S1–S5, MiniLM-L6, BERT-base, ViT-B/16, …) or H,L,S,D.
 //   --out: pass `out` (a reused Float32Array) instead of allocating the result per call.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -25,7 +26,7 @@ else parent();
 /** The profiled process: warm up, then call for MS ms and report calls, FLOPs per call and the peak. */
 async function child() {
   const { createAttention } = await import(join(root, 'dist/index.js'));
-  const { measurePeak, measureTiles } = await import(join(root, 'bench/sections/peak.mjs'));
+  const { measureExponents, measurePeak, measureTiles } = await import(join(root, 'bench/sections/peak.mjs'));
   const { computedFlops } = await import(join(root, 'bench/sections/timing.mjs'));
   const { SHAPES, MODEL_SHAPES, inputsFor, optionsOf } = await import(join(root, 'test/runtimes/cases.mjs'));
   const s = shapeOf(process.env.PROFILE_SHAPE || undefined, [...SHAPES, ...MODEL_SHAPES]); // '': no shape given
@@ -35,6 +36,7 @@ async function child() {
   if (process.env.PROFILE_OUT) o.out = new Float32Array(s.batch * s.heads * s.seqQ * (s.headDimV ?? s.headDim));
   const peak = measurePeak({ rounds: 5, ms: 20 }).gflops; // before recording starts (perf record -D)
   const tiles = measureTiles(); // GFLOP/s
+  const exps = measureExponents(peak); // ns and cycles per 4-score vector
   const until = performance.now() + WARMUP_MS;
   while (performance.now() < until) engine.attention(q, k, v, o);
   const t0 = performance.now();
@@ -44,7 +46,7 @@ async function child() {
     calls++;
   }
   const ms = (performance.now() - t0) / calls;
-  console.log(JSON.stringify({ id: s.id, calls, ms, flops: computedFlops(s), peak, tiles }));
+  console.log(JSON.stringify({ id: s.id, calls, ms, flops: computedFlops(s), peak, tiles, exps }));
 }
 
 function shapeOf(arg = 'BERT-base', cases) {
@@ -119,6 +121,7 @@ function report(dir, info, hz) {
   if (loops > 0) console.log(`tile loops: ${loopRate.toFixed(1)} GFLOP/s while in them = ${(100 * loopRate / info.peak).toFixed(0)} % of the peak (every FLOP of the call is done there)`);
   const pc = ([median, best]) => `median ${(100 * median / info.peak).toFixed(0)} %, best ${(100 * best / info.peak).toFixed(0)} %`;
   if (info.tiles) console.log(`the same loops alone on data in L1, 40 rounds: f32-qk-4x8 ${pc(info.tiles.qk)}, f32-pv-4x8 ${pc(info.tiles.pv)} of the peak`);
+  if (info.exps) console.log(`softmaxRows4 alone (16 four-row groups × 128 keys, as in S2): ${info.exps.ns.toFixed(2)} ns per 4-score vector, ≈ ${info.exps.cycles.toFixed(1)} cycles at the peak's clock`);
 }
 
 /** Share (%) of attendPass's samples inside its tile loops: backward branches spanning ≥ 8 vfmadd. */

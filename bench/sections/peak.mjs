@@ -129,3 +129,33 @@ export function measureTiles() {
   };
   return { qk: rates(qk), pv: rates(pv) };
 }
+
+/**
+ * The softmax stage alone (softmaxRows4, the testing build): a key block of 16 four-row groups × 128 keys, as in
+ * S2, repeated in place (scores stay in [0, 1] after the first pass, every call takes the one-op exponent path).
+ * Returns { ns, cycles } per 4-score vector, median of 15 rounds; cycles from the peak's clock (2 FMA pipes ×
+ * 4 lanes × 2 flops per cycle), null where the testing build is missing.
+ */
+export function measureExponents(peakGflops) {
+  const k = kernels();
+  if (k === null) return null;
+  const s = TILE_BASE + 0x20000, state = s + 16 * 4 * 512;
+  const f = new Float32Array(k.memory.buffer);
+  for (let i = 0; i < 16 * 4 * 128; i++) f[(s >> 2) + i] = Math.sin(i * 0.37) * 8;
+  f.fill(-Infinity, state >> 2, (state >> 2) + 4).fill(0, (state >> 2) + 4, (state >> 2) + 16); // max, sum, corr, ε
+  const run = (n) => {
+    for (let i = 0; i < n; i++) {
+      for (let g = 0; g < 16; g++) k.softmaxRows4(s + g * 2048, 512, 128, 0.125, state, state + 16, state + 32, state + 48);
+    }
+  };
+  run(2000); // tier up
+  const xs = [];
+  for (let r = 0; r < 15; r++) {
+    const t = performance.now();
+    run(300);
+    xs.push(((performance.now() - t) * 1e6) / (300 * 16 * 4 * 32));
+  }
+  xs.sort((a, b) => a - b);
+  const ns = xs[7];
+  return { ns, cycles: ns * (peakGflops / 16) };
+}
