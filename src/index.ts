@@ -52,20 +52,18 @@ export async function createAttention(engineOptions: EngineOptions = {}): Promis
   const maxBytes = memoryLimit(options.maxMemoryBytes);
   const threads = threadCount(options.threads);
   const spinMs = spinTime(options.spinMs);
-  if (threads > 1) return createThreadedEngine(request, candidates, maxBytes, threads, spinMs);
-  for (const name of candidates) {
-    if (!isBackendSupported(name)) continue;
-    if (name === 'js') return createJsAttention();
-    return createWasmEngine(await instantiate(name), name, maxBytes);
+  // A backend that cannot run here at all is the reason, with or without threads (relaxed SIMD without Node 20's flag).
+  const runnable = candidates.filter((name) => isBackendSupported(name));
+  if (runnable.length === 0) {
+    throw new AttentionError('BACKEND_UNAVAILABLE',
+      `none of ${candidates.join(', ')} can run in this runtime` +
+      (request === 'wasm-relaxed-simd' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''),
+      'options.backend');
   }
-  throw unavailable(request, candidates);
+  if (threads > 1) return createThreadedEngine(request, candidates, maxBytes, threads, spinMs);
+  const name = runnable[0]!;
+  return name === 'js' ? createJsAttention() : createWasmEngine(await instantiate(name), name, maxBytes);
 }
-
-/** The backend asked for cannot run here at all (with or without threads). */
-const unavailable = (request: BackendRequest, candidates: readonly BackendName[]) => new AttentionError('BACKEND_UNAVAILABLE',
-  `none of ${candidates.join(', ')} can run in this runtime` +
-  (request === 'wasm-relaxed-simd' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''),
-  'options.backend');
 
 /** Validates `options.threads`: an integer from 1 to 256. */
 function threadCount(value: unknown): number {
@@ -92,8 +90,6 @@ async function createThreadedEngine(
   if (request === 'js') {
     throw new AttentionError('INVALID_OPTION', 'threads need a wasm backend; the JS backend is single-threaded', 'options.threads');
   }
-  // A backend that cannot run at all is the reason, not threads (relaxed SIMD without Node 20's flag).
-  if (request !== 'auto' && !candidates.some((name) => name !== 'js' && isBackendSupported(name))) throw unavailable(request, candidates);
   const why = threadsAvailable();
   if (why !== null) throw new AttentionError('BACKEND_UNAVAILABLE', why, 'options.threads');
   for (const name of candidates) {

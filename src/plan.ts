@@ -172,17 +172,16 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
   let param = 0;
   let power = 0;
   if (activation === ACT_SQUARED) param = options.epsilon === undefined ? Math.fround(1e-6) : float32(options.epsilon, 'options.epsilon', 0);
-  // Sigmoid's default bias, relu's and polynomial's divisors come from the key count (per row: keyParam below).
-  const fromKeys = activation === ACT_RELU || activation === ACT_POLYNOMIAL || (activation === ACT_SIGMOID && options.bias === undefined);
-  if (activation === ACT_SIGMOID) param = options.bias === undefined ? keyParam(activation, shape.seqK) : float32(options.bias, 'options.bias');
-  if (activation === ACT_RELU) param = keyParam(activation, shape.seqK);
+  if (activation === ACT_SIGMOID && options.bias !== undefined) param = float32(options.bias, 'options.bias');
   if (activation === ACT_POLYNOMIAL) {
     power = options.power === undefined ? 3 : options.power;
     if (typeof power !== 'number' || !Number.isInteger(power) || power < 1 || power > 64) {
       throw new AttentionError('INVALID_OPTION', `must be an integer from 1 to 64, got ${describe(options.power)}`, 'options.power');
     }
-    param = keyParam(activation, shape.seqK);
   }
+  // Sigmoid's default bias, relu's and polynomial's divisors come from the key count (per row: rowParams below).
+  const fromKeys = activation === ACT_RELU || activation === ACT_POLYNOMIAL || (activation === ACT_SIGMOID && options.bias === undefined);
+  if (fromKeys) param = keyParam(activation, shape.seqK);
   let softcap = 0;
   if (options.softcap !== undefined) {
     softcap = float32(options.softcap, 'options.softcap', 0);
@@ -205,7 +204,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: Atten
     causalOffset: shape.causalOffset, outLength: shape.outLength,
     scale, mask, maskKind, maskStrides, maskLength, activation, softcap, param, rowParams, power, returnWeights,
     window: model.window, alibiSlopes: model.alibiSlopes, sinks: model.sinks, rope: model.rope, layout: model.layout,
-    keyLengths: model.keyLengths, types,
+    keyLengths, types,
   };
 }
 

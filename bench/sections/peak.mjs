@@ -118,16 +118,21 @@ export function measureTiles() {
   const pv = (n) => { for (let i = 0; i < n; i++) k.f32_pv_4x8b_n(s, v, 32 * 32, 32, 32, acc, 256, corr, 8); return n * 16384; };
   const rates = (fn) => {
     fn(20000); // tier up
-    const xs = [];
-    for (let r = 0; r < 40; r++) {
-      const t = performance.now();
-      const flops = fn(1500);
-      xs.push(flops / (performance.now() - t) / 1e6);
-    }
-    xs.sort((a, b) => a - b);
+    const xs = roundRates(fn, 1500, 40).map((perMs) => perMs / 1e6); // GFLOP/s
     return [xs[20], xs[39]];
   };
   return { qk: rates(qk), pv: rates(pv) };
+}
+
+/** `rounds` timed runs of fn(n), which returns how much work it did: work per ms of each run, ascending. */
+function roundRates(fn, n, rounds) {
+  const xs = [];
+  for (let r = 0; r < rounds; r++) {
+    const t = performance.now();
+    const work = fn(n);
+    xs.push(work / (performance.now() - t));
+  }
+  return xs.sort((a, b) => a - b);
 }
 
 /**
@@ -143,19 +148,13 @@ export function measureExponents(peakGflops) {
   const f = new Float32Array(k.memory.buffer);
   for (let i = 0; i < 16 * 4 * 128; i++) f[(s >> 2) + i] = Math.sin(i * 0.37) * 8;
   f.fill(-Infinity, state >> 2, (state >> 2) + 4).fill(0, (state >> 2) + 4, (state >> 2) + 16); // max, sum, corr, ε
-  const run = (n) => {
+  const run = (n) => { // returns the 4-score vectors it exponentiated
     for (let i = 0; i < n; i++) {
       for (let g = 0; g < 16; g++) k.softmaxRows4(s + g * 2048, 512, 128, 0.125, state, state + 16, state + 32, state + 48);
     }
+    return n * 16 * 4 * 32;
   };
   run(2000); // tier up
-  const xs = [];
-  for (let r = 0; r < 15; r++) {
-    const t = performance.now();
-    run(300);
-    xs.push(((performance.now() - t) * 1e6) / (300 * 16 * 4 * 32));
-  }
-  xs.sort((a, b) => a - b);
-  const ns = xs[7];
+  const ns = 1e6 / roundRates(run, 300, 15)[7]; // the median round's vectors per ms, as ns per vector
   return { ns, cycles: ns * (peakGflops / 16) };
 }
